@@ -1,0 +1,262 @@
+"""Benchmark: the audit log's group-commit writer against one commit per event, and filtered query latency
+at 1,000,000 records. SQLite always; PostgreSQL too when ``SYNCWARDEN_TEST_DATABASE_URL`` or ``--pg`` is set.
+
+Run: ``python bench/audit.py [--events N] [--threads N] [--baseline N] [--rows N] [--queries N] [--pg URL]``.
+
+For each backend, in one run and with the service's default settings (SQLite WAL with synchronous=FULL,
+PostgreSQL with its default synchronous_commit=on):
+
+* baseline: one event per transaction, one thread, through :func:`policy.store.audit.append_in`;
+* group commit: ``--threads`` threads calling :meth:`policy.store.AuditLog.append` (each call returns
+  only after its record is committed), ``--events`` events in all; events/s and the ratio to the baseline;
+* query: ``--rows`` records with a valid chain bulk-inserted (sealed in Python, COPY / executemany), then
+  ``--queries`` filtered first pages (limit 100) of mixed shapes: p50, p99 and max in milliseconds.
+
+Targets from issue 5: SQLite >= 40,000 events/s and >= 40x baseline; PostgreSQL >= 30,000 events/s and
+>= 10x; filtered query p99 <= 5 ms at 1,000,000 events. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from a checkout
+    sys.path.insert(0, str(ROOT))
+
+import sqlalchemy as sa  # noqa: E402
+
+from policy import audit  # noqa: E402
+from policy.store import audit as audit_store  # noqa: E402
+from policy.store import audit_read, db, tables  # noqa: E402
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ACTIONS = ["app.sync", "app.get", "app.diff", "project.update", "token.create", "app.rollback", "rbac.check"]
+
+
+def make_event(i: int, *, start: datetime = T0) -> audit.AuditEvent:
+    return audit.AuditEvent(
+        time=start + timedelta(milliseconds=i),
+        action=ACTIONS[i % len(ACTIONS)],
+        result="denied" if i % 10 == 0 else "allowed",
+        subject=f"user{i % 500}",
+        token_id="",
+        client=f"10.0.{i % 256}.{i % 250}",
+        project=f"project{i % 200}",
+        app=f"app{i % 2000}",
+        object=f"apps/Deployment/ns{i % 50}/web{i % 97}",
+        request_id=f"req-{i:08d}",
+        violations=({"code": "destination.not-permitted", "message": "namespace not allowed"},) if i % 10 == 0 else (),
+        details={"revision": f"{i:040x}"[:40], "n": i},
+    )
+
+
+@contextmanager
+def backend(name: str, pg_url: str | None) -> Iterator[str]:
+    if name == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="sw-bench-") as tmp:
+            yield f"sqlite:///{tmp}/bench.db"
+        return
+    assert pg_url
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(db.normalise_url(pg_url))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in pg_url else "?"
+    try:
+        yield f"{pg_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def fresh_engine(url: str) -> sa.Engine:
+    engine = db.create_engine(url, pool_size=8)
+    db.migrate(engine)
+    return engine
+
+
+def reset(engine: sa.Engine) -> None:
+    with db.write_connection(engine) as conn, conn.begin():
+        conn.execute(sa.text("DELETE FROM audit_records"))
+        conn.execute(sa.text("UPDATE audit_head SET seq = 0, hash = :h, time_us = 0"), {"h": audit.GENESIS_HASH})
+
+
+def bench_baseline(engine: sa.Engine, count: int) -> float:
+    started = time.perf_counter()
+    for i in range(count):
+        with db.write_connection(engine) as conn, conn.begin():
+            audit_store.append_in(conn, make_event(i))
+    return count / (time.perf_counter() - started)
+
+
+def bench_group(engine: sa.Engine, count: int, threads: int) -> tuple[float, float]:
+    log = audit_store.AuditLog(engine)
+    log.append(make_event(0))  # start the writer thread outside the timing
+    per_thread = count // threads
+    barrier = threading.Barrier(threads + 1)
+
+    def worker(base: int) -> None:
+        barrier.wait()
+        for k in range(per_thread):
+            log.append(make_event(base + k))
+
+    pool = [threading.Thread(target=worker, args=(t * per_thread + 1,)) for t in range(threads)]
+    for t in pool:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - started
+    log.close()
+    return per_thread * threads / elapsed, elapsed
+
+
+def bulk_load(engine: sa.Engine, rows: int, chunk: int = 50_000) -> float:
+    """Seal ``rows`` events in Python and insert them in large transactions (valid chain, head updated).
+
+    The secondary indexes are dropped for the load and built afterwards (a sorted build is far cheaper
+    than a million scattered inserts); the schema is the same as the service's when this returns.
+    """
+    started = time.perf_counter()
+    indexes = list(tables.audit_records.indexes)
+    with db.write_connection(engine) as conn, conn.begin():
+        for index in indexes:
+            index.drop(bind=conn)
+    prev, seq, last = audit.GENESIS_HASH, 0, 0
+    for offset in range(0, rows, chunk):
+        records = []
+        for i in range(offset, min(rows, offset + chunk)):
+            seq += 1
+            record = audit.prepare(make_event(i)).seal(seq=seq, prev_hash=prev, min_time_us=last)
+            records.append(record)
+            prev, last = record.hash, record.time_us
+        with db.write_connection(engine) as conn, conn.begin():
+            audit_store.insert_records(conn, records)
+            audit_store.set_head(conn, records[-1])
+    with db.write_connection(engine) as conn, conn.begin():
+        for index in indexes:
+            index.create(bind=conn)
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("ANALYZE audit_records"))
+        else:
+            conn.exec_driver_sql("ANALYZE")
+        conn.commit()
+    return time.perf_counter() - started
+
+
+def query_shapes(rows: int, rng: random.Random) -> list[Callable[[], audit_read.AuditFilter]]:
+    def by_project() -> audit_read.AuditFilter:
+        return audit_read.AuditFilter(project=f"project{rng.randrange(200)}")
+
+    def by_app_denied() -> audit_read.AuditFilter:
+        return audit_read.AuditFilter(app=f"app{rng.randrange(2000)}", result="denied")
+
+    def by_actor_action() -> audit_read.AuditFilter:
+        return audit_read.AuditFilter(actor=f"user{rng.randrange(500)}", action=rng.choice(ACTIONS))
+
+    def by_request() -> audit_read.AuditFilter:
+        return audit_read.AuditFilter(request_id=f"req-{rng.randrange(rows):08d}")
+
+    def by_time_project() -> audit_read.AuditFilter:
+        start = T0 + timedelta(milliseconds=rng.randrange(rows))
+        project = f"project{rng.randrange(200)}"
+        return audit_read.AuditFilter(since=start, until=start + timedelta(minutes=5), project=project)
+
+    def denied_recent() -> audit_read.AuditFilter:
+        return audit_read.AuditFilter(result="denied", since=T0 + timedelta(milliseconds=rows - 60_000))
+
+    return [by_project, by_app_denied, by_actor_action, by_request, by_time_project, denied_recent]
+
+
+def bench_queries(engine: sa.Engine, rows: int, count: int) -> dict[str, float]:
+    rng = random.Random(5)
+    shapes = query_shapes(rows, rng)
+    for shape in shapes:  # warm the cache and the connection pool
+        audit_read.query(engine, shape(), limit=100)
+    timings = []
+    for i in range(count):
+        flt = shapes[i % len(shapes)]()
+        newest = i % 2 == 1
+        started = time.perf_counter()
+        page = audit_read.query(engine, flt, limit=100, newest_first=newest)
+        timings.append((time.perf_counter() - started) * 1000)
+        if page.next_cursor and i % 3 == 0:  # every third query is followed by its second page
+            started = time.perf_counter()
+            audit_read.query(engine, flt, limit=100, newest_first=newest, cursor=page.next_cursor)
+            timings.append((time.perf_counter() - started) * 1000)
+    timings.sort()
+    return {
+        "p50": timings[len(timings) // 2],
+        "p99": timings[min(len(timings) - 1, int(len(timings) * 0.99))],
+        "n": len(timings),
+        "max": timings[-1],
+    }
+
+
+def run_backend(name: str, url: str, args: argparse.Namespace) -> None:
+    engine = fresh_engine(url)
+    try:
+        base = bench_baseline(engine, args.baseline)
+        reset(engine)
+        rate, elapsed = bench_group(engine, args.events, args.threads)
+        result = audit_read.verify(engine, keys=[])
+        target, ratio_target = (40_000, 40) if name == "sqlite" else (30_000, 10)
+        print(f"[{name}] baseline, one commit per event : {base:10,.0f} events/s ({args.baseline} events)")
+        print(
+            f"[{name}] group commit, {args.threads} threads   : {rate:10,.0f} events/s ({args.events} events in "
+            f"{elapsed:.2f}s; chain verifies: {result.ok})"
+        )
+        print(
+            f"[{name}] ratio                          : {rate / base:10.1f}x   "
+            f"(target >= {target:,} events/s and >= {ratio_target}x)"
+        )
+        if args.rows:
+            reset(engine)
+            load = bulk_load(engine, args.rows)
+            print(f"[{name}] bulk load of {args.rows:,} chained records: {load:.1f}s ({args.rows / load:,.0f} rows/s)")
+            stats = bench_queries(engine, args.rows, args.queries)
+            print(
+                f"[{name}] filtered query, first page of 100 at {args.rows:,} rows: p50 {stats['p50']:.2f} ms, "
+                f"p99 {stats['p99']:.2f} ms, max {stats['max']:.2f} ms ({stats['n']:.0f} queries; target p99 <= 5 ms)"
+            )
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--threads", type=int, default=256)
+    parser.add_argument("--baseline", type=int, default=1_000)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=600)
+    parser.add_argument("--pg", default=os.environ.get("SYNCWARDEN_TEST_DATABASE_URL"))
+    parser.add_argument("--only", choices=["sqlite", "postgresql"])
+    args = parser.parse_args()
+    for name in ("sqlite", "postgresql"):
+        if args.only and args.only != name:
+            continue
+        if name == "postgresql" and not args.pg:
+            print("[postgresql] skipped: set SYNCWARDEN_TEST_DATABASE_URL or --pg")
+            continue
+        with backend(name, args.pg) as url:
+            run_backend(name, url, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,362 @@
+"""One tick's work after the gate and the dry-run: refresh running tasks, wait, run the next step, finish.
+
+Who calls it: :class:`sync.engine.SyncEngine` (``advance`` every tick, ``terminate`` on request or timeout).
+It follows gitops-engine's ``Sync`` (``argocd-sync-semantics.md`` §4.5–§4.13): a step is one (phase, wave);
+prunes of a step run before its hooks' BeforeHookCreation deletions and its applies; a multi-step sync waits
+for the step's hooks and resources to be healthy (health from the live object) before the next step; a
+failure runs the SyncFail hooks and ends the operation Failed with the cause; hooks are deleted by their
+policies when the operation ends. Nothing here blocks waiting: a tick that has to wait says so in the
+message and returns, and the caller runs the next tick later.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sync import hooks
+from sync.cluster import ClusterError
+from sync.engine_events import Recorder
+from sync.engine_exec import ClusterCalls, apply_mode
+from sync.engine_request import SyncRequest
+from sync.gate import Violation
+from sync.health import Health, assess
+from sync.hooks import DeletePolicy, Phase
+from sync.operation import OperationPhase, OperationState, ResourceResult, ResultCode, TaskPhase, retry_delay
+from sync.plan import Task
+
+__all__ = ["Tick", "advance", "complete", "make_result", "prune", "run_step", "terminate"]
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(int, Enum):
+    """A step's outcome; they merge to the worst (successful < pending < failed)."""
+
+    OK = 0
+    PENDING = 1
+    FAILED = 2
+
+
+@dataclass
+class Tick:
+    """What one tick works with: the operation (mutated in place), the request, the planned tasks."""
+
+    op: OperationState
+    request: SyncRequest
+    now: datetime
+    rec: Recorder
+    calls: ClusterCalls
+    tasks: list[Task]
+
+    @property
+    def multi_step(self) -> bool:
+        steps = {t.step for t in self.tasks} | {(r.sync_phase.order, r.wave) for r in self.op.results}
+        return len(steps) > 1
+
+    def result(self, task: Task) -> ResourceResult | None:
+        return self.op.result(task.key, task.phase)
+
+    def skip_unchanged(self, task: Task) -> bool:
+        """ApplyOutOfSyncOnly: a live, unmodified, non-hook resource is not applied (§4.12)."""
+        if not self.request.options.apply_out_of_sync_only or task.hook or task.target is None or task.live is None:
+            return False
+        return not self.request.modified(task.target, task.live)
+
+
+def make_result(task: Task, status: ResultCode, phase: TaskPhase, message: str) -> ResourceResult:
+    source = task.target if task.target is not None else task.live
+    version = str((source or {}).get("apiVersion", "")).rpartition("/")[2]
+    return ResourceResult(
+        key=task.key,
+        sync_phase=task.phase,
+        status=status,
+        task_phase=phase,
+        message=message,
+        version=version,
+        hook=task.hook,
+        wave=task.wave,
+    )
+
+
+def _label(task: Task) -> str:
+    return f"{task.key.group}/{task.key.kind}/{task.key.name}"
+
+
+def _health_phase(task: Task, live: dict[str, Any]) -> tuple[TaskPhase, str]:
+    """Hooks: Healthy or no check ⇒ Succeeded, Degraded/Unknown ⇒ Failed. Resources: Degraded ⇒ Failed,
+    Healthy or no check ⇒ Succeeded; anything else keeps the task running (§4.5 step 3)."""
+    health = assess(live)
+    if health is None or health.status is Health.HEALTHY:
+        return TaskPhase.SUCCEEDED, health.message if health else ""
+    if health.status is Health.DEGRADED or (task.hook and health.status is Health.UNKNOWN):
+        return TaskPhase.FAILED, health.message or f"{_label(task)} is {health.status.value}"
+    return TaskPhase.RUNNING, health.message
+
+
+def refresh_running(t: Tick) -> None:
+    """Bring every running task up to date from its live object."""
+    for task in t.tasks:
+        res = t.result(task)
+        if res is None or res.task_phase is not TaskPhase.RUNNING:
+            continue
+        live = t.calls.get(task.key)
+        if res.status is ResultCode.PRUNED:
+            if live is None:
+                t.rec.record(replace(res, task_phase=TaskPhase.SUCCEEDED))
+            continue
+        if live is None:
+            message = f"Resource {_label(task)} is missing, it might have been deleted"
+            t.rec.record(replace(res, status=ResultCode.SYNC_FAILED, task_phase=TaskPhase.ERROR, message=message))
+            continue
+        phase, message = _health_phase(task, live)
+        if phase is not res.task_phase:
+            t.rec.record(replace(res, task_phase=phase, message=message or res.message))
+
+
+def _waiting(what: str, tasks: Sequence[Task], noun: str) -> str:
+    more = f" and {len(tasks) - 1} more {noun}" if len(tasks) > 1 else ""
+    return f"{what} {_label(tasks[0])}{more}"
+
+
+def waiting_message(t: Tick) -> str | None:
+    """Why this tick must wait (running hooks, unhealthy resources, deletions in flight), or None."""
+    running: list[Task] = []
+    deleting: list[Task] = []
+    for task in t.tasks:
+        res = t.result(task)
+        if res is None or res.task_phase is not TaskPhase.RUNNING:
+            continue
+        if res.status is ResultCode.PRUNED:
+            deleting.append(task)
+        elif task.hook or t.multi_step:
+            running.append(task)
+    hooks_running = [task for task in running if task.hook]
+    if hooks_running:
+        return _waiting("waiting for completion of hook", hooks_running, "hooks")
+    if running:
+        return _waiting("waiting for healthy state of", running, "resources")
+    if deleting:
+        return _waiting("waiting for deletion of", deleting, "resources")
+    return None
+
+
+def prune(t: Tick, task: Task) -> ResourceResult:
+    """The result of pruning one live object (§4.8); deletes it unless an option or the project says no."""
+    live = task.live or {}
+    options = t.request.options
+    on_live = hooks.sync_options(live)
+    skipped = ResultCode.PRUNE_SKIPPED
+    if not options.prune:
+        return make_result(task, skipped, TaskPhase.SUCCEEDED, "ignored (requires pruning)")
+    if on_live.get("Prune") == "false" or ("Prune" not in on_live and options.prune_disabled):
+        return make_result(task, skipped, TaskPhase.SUCCEEDED, "ignored (no prune)")
+    if (live.get("metadata") or {}).get("ownerReferences") or not t.request.may_prune(live):
+        log.warning("app %s: not pruning %s: not permitted", t.rec.app, task.key)
+        return make_result(task, skipped, TaskPhase.SUCCEEDED, "ignored (not permitted by the project)")
+    if options.dry_run:
+        return make_result(task, ResultCode.PRUNED, TaskPhase.SUCCEEDED, "pruned (dry run)")
+    if (live.get("metadata") or {}).get("deletionTimestamp"):
+        return make_result(task, ResultCode.PRUNED, TaskPhase.RUNNING, "pruned")
+    try:
+        existed = t.calls.delete(task.key, propagation=options.prune_propagation)
+    except ClusterError as exc:
+        return make_result(task, ResultCode.SYNC_FAILED, TaskPhase.FAILED, exc.message)
+    # still there (finalizers, foreground deletion of dependents): later steps wait until it is gone
+    gone = not existed or t.calls.get(task.key) is None
+    return make_result(task, ResultCode.PRUNED, TaskPhase.SUCCEEDED if gone else TaskPhase.RUNNING, "pruned")
+
+
+def _make_way_for_hook(t: Tick, task: Task) -> Outcome:
+    """BeforeHookCreation: delete a hook left from an earlier run before creating it again (§4.6 step 3)."""
+    live = t.calls.get(task.key)
+    if live is None:
+        return Outcome.OK
+    if (live.get("metadata") or {}).get("deletionTimestamp"):
+        return Outcome.PENDING
+    if DeletePolicy.BEFORE_HOOK_CREATION not in task.delete_policies:
+        return Outcome.OK  # re-applied as it is; a completed Job counts as succeeded at once
+    t.rec.emit("sync.hook.delete", "requested", target=str(task.key), message="before hook creation")
+    try:
+        t.calls.delete(task.key, propagation=t.request.options.prune_propagation)
+    except ClusterError as exc:
+        t.rec.record(make_result(task, ResultCode.SYNC_FAILED, TaskPhase.ERROR, exc.message))
+        return Outcome.FAILED
+    return Outcome.OK if t.calls.get(task.key) is None else Outcome.PENDING
+
+
+def run_step(t: Tick, step: Sequence[Task]) -> Outcome:
+    """Run one step's tasks: prunes, then hook deletions, then applies in order (§4.6)."""
+    dry = t.request.options.dry_run
+    outcome = Outcome.OK
+    for task in (s for s in step if s.is_prune):
+        res = prune(t, task)
+        t.rec.record(res)
+        if res.status is ResultCode.SYNC_FAILED:
+            outcome = Outcome.FAILED
+    if outcome is Outcome.FAILED:
+        return outcome  # creations of a step whose prunes failed are not attempted
+    for task in (s for s in step if not s.is_prune):
+        assert task.target is not None
+        if task.hook and not dry:
+            cleared = _make_way_for_hook(t, task)
+            outcome = max(outcome, cleared)
+            if cleared is not Outcome.OK:
+                continue
+        mode, force = apply_mode(task.target, task.live, t.request.options)
+        try:
+            t.calls.apply(task.target, mode=mode, force=force, dry_run=dry)
+        except ClusterError as exc:
+            t.rec.record(make_result(task, ResultCode.SYNC_FAILED, TaskPhase.FAILED, exc.message))
+            outcome = Outcome.FAILED
+            continue
+        verb = "created" if task.live is None else "configured"
+        phase = TaskPhase.SUCCEEDED if dry else TaskPhase.RUNNING
+        t.rec.record(make_result(task, ResultCode.SYNCED, phase, f"{_label(task)} {verb}" + (" (dry run)" * dry)))
+    return outcome
+
+
+def cleanup_hooks(t: Tick, policy: DeletePolicy) -> list[str]:
+    """Delete this operation's hooks that carry ``policy``; returns the errors (reported, not fatal)."""
+    errors: list[str] = []
+    done: set[Any] = set()
+    for task in t.tasks:
+        if not task.hook or policy not in task.delete_policies or task.key in done or t.result(task) is None:
+            continue
+        done.add(task.key)
+        if t.calls.get(task.key) is None:
+            continue
+        t.rec.emit("sync.hook.delete", "requested", target=str(task.key), message=policy.value)
+        try:
+            t.calls.delete(task.key, propagation=t.request.options.prune_propagation)
+        except ClusterError as exc:
+            log.warning("app %s: cannot delete hook %s: %s", t.rec.app, task.key, exc)
+            errors.append(exc.message)
+    return errors
+
+
+def complete(
+    t: Tick,
+    phase: OperationPhase,
+    message: str,
+    *,
+    retryable: bool = True,
+    action: str | None = None,
+    result: str | None = None,
+    violations: Sequence[Violation] = (),
+) -> None:
+    """End the attempt: retry it later when the policy allows (§4.1 step 5, §4.14), else end the operation."""
+    op, retry = t.op, t.request.retry
+    failed = phase in (OperationPhase.FAILED, OperationPhase.ERROR)
+    if failed and retryable and retry is not None and (retry.limit < 0 or op.retry_count < retry.limit):
+        at = t.now + retry_delay(op.retry_count, retry.backoff)
+        n = op.retry_count + 1
+        text = f"{message}. Retrying attempt #{n} at {at.isoformat(timespec='seconds')}."
+        t.rec.phase(
+            OperationPhase.RUNNING, text, action="sync.retrying", result=result or "failed", violations=violations
+        )
+        op.retry_count, op.finished_at, op.next_attempt_at = n, t.now, at
+        return
+    if failed and op.retry_count:
+        message = f"{message} (retried {op.retry_count} times)."
+    t.rec.phase(phase, message, action=action, result=result, violations=violations)
+    op.next_attempt_at = None
+
+
+def _finish_failed(t: Tick, message: str) -> None:
+    errors = cleanup_hooks(t, DeletePolicy.HOOK_FAILED)
+    if errors:
+        message += "; hook cleanup failed: " + "; ".join(errors)
+    complete(t, OperationPhase.FAILED, message)
+
+
+def fail(t: Tick, base: str) -> None:
+    """The attempt is failing: run the SyncFail hooks (once), then end Failed with the cause (§4.11)."""
+    op = t.op
+    if not op.failure:
+        failed = [r for r in op.results if r.status is ResultCode.SYNC_FAILED and r.sync_phase is not Phase.SYNC_FAIL]
+        reasons = sorted({r.message for r in failed})
+        op.failure = base + (", reason: " + ", ".join(reasons) if reasons else "")
+    sync_fail = [task for task in t.tasks if task.phase is Phase.SYNC_FAIL]
+    started = [(task, res) for task in sync_fail if (res := t.result(task)) is not None]
+    if len(started) == len(sync_fail) and all(res.task_phase.completed for _, res in started):
+        message = op.failure
+        bad = [res for _, res in started if not res.task_phase.successful]
+        if bad:
+            reasons = sorted({res.message for res in bad if res.message})
+            message += "\none or more SyncFail hooks failed" + (", reason: " + ", ".join(reasons) if reasons else "")
+        _finish_failed(t, message)
+        return
+    pending = [task for task in sync_fail if t.result(task) is None]
+    if pending:
+        run_step(t, pending)
+    t.rec.phase(OperationPhase.RUNNING, op.failure + "; running SyncFail hooks")
+
+
+def advance(t: Tick) -> None:
+    """Steps 3–14 of a tick (§4.5): refresh, wait, check for failure, run the next step, or finish."""
+    refresh_running(t)
+    waiting = waiting_message(t)
+    if waiting:
+        t.rec.phase(OperationPhase.RUNNING, waiting)
+        return
+    others = [task for task in t.tasks if task.phase is not Phase.SYNC_FAIL]
+    failed = [
+        res
+        for task in others
+        if (res := t.result(task)) is not None
+        and (res.status is ResultCode.SYNC_FAILED or res.task_phase in (TaskPhase.FAILED, TaskPhase.ERROR))
+    ]
+    if failed or t.op.failure:
+        fail(t, "one or more synchronization tasks completed unsuccessfully")
+        return
+    pending = [task for task in others if t.result(task) is None and not t.skip_unchanged(task)]
+    if not pending:
+        _succeed(t, "successfully synced (no more tasks)")
+        return
+    step = [task for task in pending if task.step == pending[0].step]
+    final = pending[0].step == pending[-1].step
+    t.rec.phase(OperationPhase.RUNNING, "one or more tasks are running")
+    outcome = run_step(t, step)
+    if outcome is Outcome.FAILED:
+        fail(t, "one or more synchronization tasks completed unsuccessfully")
+    elif outcome is Outcome.OK and final and not any(task.hook for task in step):
+        _succeed(t, "successfully synced (all tasks run)")
+    else:
+        t.rec.phase(OperationPhase.RUNNING, waiting_message(t) or "waiting for deletion before the next step")
+
+
+def _succeed(t: Tick, message: str) -> None:
+    errors = cleanup_hooks(t, DeletePolicy.HOOK_SUCCEEDED)
+    if errors:
+        message += "; hook cleanup failed: " + "; ".join(errors)
+    complete(t, OperationPhase.SUCCEEDED, message)
+
+
+def terminate(t: Tick, message: str = "Operation terminated") -> None:
+    """Stop the operation (§4.13): running hooks are deleted and marked Failed "Terminated"; no retries."""
+    errors: list[str] = []
+    for task in t.tasks:
+        res = t.result(task)
+        if not task.hook or res is None or res.task_phase is not TaskPhase.RUNNING:
+            continue
+        live = t.calls.get(task.key)
+        phase, health_message = _health_phase(task, live) if live is not None else (TaskPhase.RUNNING, "")
+        if live is not None and (phase is TaskPhase.RUNNING or DeletePolicy.HOOK_FAILED in task.delete_policies):
+            t.rec.emit("sync.hook.delete", "requested", target=str(task.key), message="terminated")
+            try:
+                t.calls.delete(task.key, propagation=t.request.options.prune_propagation)
+            except ClusterError as exc:
+                errors.append(exc.message)
+        if phase is TaskPhase.RUNNING:
+            t.rec.record(replace(res, task_phase=TaskPhase.FAILED, message="Terminated"))
+        else:
+            t.rec.record(replace(res, task_phase=phase, message=health_message or res.message))
+    if errors:
+        complete(t, OperationPhase.ERROR, "Operation termination had errors: " + "; ".join(errors), retryable=False)
+    else:
+        complete(t, OperationPhase.FAILED, message, retryable=False)

@@ -1,0 +1,343 @@
+"""The reconciler loop: compare every app with Git and the cluster, persist its status, run automated syncs,
+self-heal and operations, and finalise deleted apps.
+
+Who calls this: ``api`` (``syncwarden serve`` runs :meth:`Reconciler.run_forever` in a thread; the CLI's
+local mode calls :meth:`Reconciler.run_once` / :meth:`Reconciler.process_app`), and the tests, which call
+``run_once(now)`` with chosen times. Only :meth:`run_forever` reads the clock.
+
+One pass (``argocd-sync-semantics.md`` §4.1, §5):
+
+1. every app with the deletion mark and no operation is finalised (:mod:`sync.reconcile_delete`);
+2. every app's operation in progress advances one tick (:mod:`sync.reconcile_ops`), persisted before the
+   next; a completed operation asks for a refresh of its app;
+3. an app is compared when one of these holds, strongest first (§5.2): a refresh request (``hard``
+   re-renders, bypassing the render cache; ``normal`` re-resolves the revision, bypassing the shared
+   ls-remote listing; both come from webhooks, the CLI or the API), its spec changed since the last
+   comparison, its poll is due (``poll_interval`` plus a random jitter in ``[0, poll_jitter)``, from the
+   injected ``rand``), or the watch cache reported a change to one of its objects since the last pass
+   (drift: compared at the revision it was last compared at, with no Git resolution);
+4. the comparison (render via :class:`sync.render.Renderer`, :func:`sync.compare.compare`) is persisted and
+   the automated-sync decision (:mod:`sync.autosync`) may start an operation, which ticks at once.
+
+Triggers reach the gate through the operation: ``auto`` (new revision or spec), ``self-heal`` (drift against
+an unchanged combination), ``webhook`` (an automatic sync found by a webhook's refresh), ``retry`` (set by the
+engine for retried attempts), ``manual``/``rollback`` (:class:`sync.appservice.AppService`). One app's failure
+never stops the pass: it is logged with the app's name and the pass goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sync import appparse, autosync
+from sync.application import Application
+from sync.autosync import SelfHealBackoff
+from sync.cluster_cache import CacheEvent
+from sync.compare import Comparison
+from sync.operation import OperationState
+from sync.reconcile_delete import finalize
+from sync.reconcile_env import Environment
+from sync.reconcile_ops import run_tick
+from sync.render import RenderError
+from sync.render_cache import digest
+from sync.store import AppStatus, OperationInProgress, RefreshRequest, StaleOperation, StoredApp
+
+__all__ = ["WEBHOOK", "PassReport", "Reconciler", "compared_to"]
+
+log = logging.getLogger(__name__)
+
+#: ``requested_by`` of a refresh request made by a Git webhook: an automatic sync it leads to is a webhook sync
+WEBHOOK = "webhook"
+SYNC_ERROR = "SyncError"
+COMPARISON_ERROR = "ComparisonError"
+#: refresh levels, weakest first: drift reuses the last revision; poll resolves via the shared listing
+_RECENT, _POLL, _NORMAL, _HARD = 1, 2, 3, 4
+
+AppKey = tuple[str, str]
+
+
+@dataclass
+class PassReport:
+    """What one pass did, per app (for logs, the CLI and the tests)."""
+
+    compared: dict[AppKey, str] = field(default_factory=dict)
+    ticked: dict[AppKey, str] = field(default_factory=dict)
+    started: dict[AppKey, str] = field(default_factory=dict)
+    deleted: list[AppKey] = field(default_factory=list)
+    errors: dict[AppKey, str] = field(default_factory=dict)
+
+
+def _backing_off(state: dict[str, Any], now: datetime) -> bool:
+    op = OperationState.from_dict(state)
+    return op.waiting_for_retry and op.next_attempt_at is not None and now < op.next_attempt_at and not op.completed
+
+
+def compared_to(app: Application) -> str:
+    """What a comparison depends on in the spec (Argo CD ``comparedTo``): sources, destination, ignores."""
+    return digest({
+        "sources": [appparse.source_to_dict(s) for s in app.sources],
+        "destination": [app.destination.server, app.destination.name, app.destination.namespace],
+        "ignore": [repr(i) for i in app.ignore_differences],
+    })
+
+
+class Reconciler:
+    def __init__(
+        self,
+        env: Environment,
+        *,
+        rand: Callable[[], float] = random.random,
+        self_heal: SelfHealBackoff | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        owner: str | None = None,
+        lease_seconds: float = 60.0,
+    ) -> None:
+        """``rand`` gives the poll jitter fraction in [0, 1); ``clock`` is read by :meth:`run_forever` only.
+        ``owner`` names this reconciler in operation leases (replicas sharing a database never tick one
+        operation at once; a lease not renewed for ``lease_seconds`` can be taken over)."""
+        self.env = env
+        self.owner = owner or secrets.token_hex(8)
+        self.lease_seconds = lease_seconds
+        self.rand = rand
+        self.self_heal = self_heal or SelfHealBackoff()
+        self.clock = clock
+        self._drifted: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._refresh_after_op: set[AppKey] = set()
+        self._window_blocked: set[AppKey] = set()
+
+    # -- inputs from other threads ----------------------------------------------------------------------
+
+    def on_cache_event(self, event: CacheEvent) -> None:
+        """The watch cache's callback: remember which app instances drifted, and wake the loop."""
+        if not event.apps:
+            return
+        with self._lock:
+            self._drifted.update(event.apps)
+        self._wake.set()
+
+    def drifted(self) -> set[str]:
+        """App instances the watch cache reported changes for since the last pass."""
+        with self._lock:
+            return set(self._drifted)
+
+    def wake(self) -> None:
+        """Run the next pass now (a refresh request or a manual sync was just stored)."""
+        self._wake.set()
+
+    # -- the loop --------------------------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event, *, idle_seconds: float = 1.0) -> None:
+        """Run passes until ``stop`` is set; sleeps ``idle_seconds`` between passes unless woken."""
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                report = self.run_once(self.clock())
+            except Exception:  # a pass that fails as a whole (database down) is retried; the loop must live
+                log.exception("reconcile pass failed")
+                report = PassReport()
+            # a just-started operation gets its next tick at once; others are looked at every idle_seconds
+            self._wake.wait(0.05 if report.started else idle_seconds)
+
+    def run_once(self, now: datetime) -> PassReport:
+        """One pass over every app at time ``now`` (see the module docstring)."""
+        report = PassReport()
+        with self._lock:
+            drifted, self._drifted = self._drifted, set()
+        refreshes = self.env.store.operations.refresh_requests()
+        in_progress = set(self.env.store.operations.in_progress())
+        for stored in self.env.store.apps.list():
+            key = (stored.namespace, stored.name)
+            try:
+                self._process(stored, key in in_progress, refreshes.get(key), drifted, now, report)
+            except Exception as exc:  # one app's failure must not stop the others; logged with the app
+                log.exception("app %s/%s: reconcile failed", *key)
+                report.errors[key] = f"{type(exc).__name__}: {exc}"
+        return report
+
+    def process_app(self, namespace: str, name: str, *, now: datetime) -> PassReport:
+        """One pass for one app (the CLI's local mode drives an operation with it)."""
+        report = PassReport()
+        stored = self.env.store.apps.get(namespace, name)
+        op = self.env.store.operations.operation(namespace, name)
+        refresh = self.env.store.operations.refresh_requests().get((namespace, name))
+        self._process(stored, op is not None and op.in_progress, refresh, set(), now, report)
+        return report
+
+    # -- one app ---------------------------------------------------------------------------------------
+
+    def _process(self, stored: StoredApp, op_running: bool, refresh: RefreshRequest | None, drifted: set[str],
+                 now: datetime, report: PassReport) -> None:
+        key = (stored.namespace, stored.name)
+        if op_running and not self._tick(stored, now, report):
+            return  # still running; a completed operation is compared again at once (§4.1: refresh)
+        if stored.deleting_at is not None:
+            if finalize(self.env, stored, now=now):
+                report.deleted.append(key)
+            return
+        app = stored.application()
+        level = self._level(app, key, refresh, drifted, now)
+        if level:
+            self._reconcile(stored, app, level, refresh, now, report)
+
+    def _tick(self, stored: StoredApp, now: datetime, report: PassReport) -> bool:
+        """One tick of the app's operation; True when there is none in progress any more."""
+        key = (stored.namespace, stored.name)
+        record = self.env.store.operations.operation(*key)
+        if record is None or record.request is None:
+            return True
+        if record.state is not None and not record.request.get("terminate") and _backing_off(record.state, now):
+            return False  # a failed attempt waits for its retry: nothing to do (and nothing to write) yet
+        if not self.env.store.operations.claim(*key, owner=self.owner, now=now, seconds=self.lease_seconds):
+            log.debug("app %s/%s: operation %s is leased by another reconciler", *key, record.op_id)
+            return False
+        try:
+            outcome = run_tick(self.env, stored, record, now=now)
+        except StaleOperation:
+            log.info("app %s/%s: operation %s was advanced elsewhere", *key, record.op_id)
+            return False
+        report.ticked[key] = outcome.state.phase.value
+        if outcome.window_blocked:
+            # not an attempt; tried again at the next poll (not at once: that would spin while the window is shut)
+            self._window_blocked.add(key)
+            return False
+        if outcome.completed:
+            with self._lock:
+                self._refresh_after_op.add(key)
+            self._wake.set()
+        return outcome.completed
+
+    def _level(self, app: Application, key: AppKey, refresh: RefreshRequest | None, drifted: set[str],
+               now: datetime) -> int:
+        if refresh is not None:
+            return _HARD if refresh.level == "hard" else _NORMAL
+        status = self.env.store.apps.status(*key)
+        if status.compared_to != compared_to(app):
+            return _NORMAL
+        with self._lock:
+            after_op = key in self._refresh_after_op
+            self._refresh_after_op.discard(key)
+        if after_op:
+            return _POLL  # the operation just resolved the revision: no need to ask the remote again
+        if status.next_poll_at is None or status.next_poll_at <= now:
+            return _POLL
+        if self.env.instance(app) in drifted:
+            return _RECENT
+        return 0
+
+    def _reconcile(self, stored: StoredApp, app: Application, level: int, refresh: RefreshRequest | None,
+                   now: datetime, report: PassReport) -> None:
+        key = (stored.namespace, stored.name)
+        ops = self.env.store.operations
+        previous = self.env.store.apps.status(*key)
+        revision = None
+        if level == _RECENT and len(app.sources) == 1 and previous.revisions:
+            revision = previous.revisions[0]
+        if level >= _NORMAL:
+            for src in app.sources:
+                self.env.renderer.repos.expire_listing(src.repo_url)
+        try:
+            rendered = self.env.renderer.render(app, revision=revision, hard=level == _HARD)
+        except RenderError as exc:
+            self._put_failure(stored, app, previous, f"failed to load target state: {exc}", level, now)
+            report.compared[key] = "Unknown"
+            self._clear_refresh(key, refresh)
+            return
+        comparison = self.env.compare(app, rendered.manifests, self.env.live(app))
+        decision = autosync.decide(
+            app,
+            sync_status=comparison.sync_status.value,
+            resources=[r.to_dict() for r in comparison.resources],
+            revisions=rendered.revisions,
+            operation_in_progress=False,
+            deleting=stored.deleting_at is not None,
+            last=ops.autosync(*key),
+            now=now,
+            backoff=self.self_heal,
+        ) if not comparison.errors else autosync.AutoSyncDecision(reason="comparison errors")
+        self._put_status(stored, app, previous, comparison, rendered.revisions, decision, level, now)
+        self._clear_refresh(key, refresh)
+        report.compared[key] = comparison.sync_status.value
+        if decision.request is None:
+            return
+        request = decision.request
+        if key in self._window_blocked:
+            if level < _POLL:
+                return  # a sync window refused the last automatic sync: wait for the next poll or a refresh
+            self._window_blocked.discard(key)
+        if refresh is not None and refresh.requested_by == WEBHOOK and request.trigger == "auto":
+            request = replace(request, trigger="webhook")
+        op_id = secrets.token_hex(8)
+        try:
+            ops.start(*key, op_id=op_id, request=request.to_dict(), now=now)
+        except OperationInProgress:
+            return  # a person (or another replica) was faster; Argo CD ignores this silently too
+        self.env.emit(app, "sync.initiated", "started", at=now, operation_id=op_id,
+                      message=f"Initiated automated sync to {', '.join(rendered.revisions)}",
+                      details={"trigger": request.trigger, "selfHealAttempts": request.self_heal_attempts})
+        report.started[key] = request.trigger
+        self._tick(self.env.store.apps.get(*key), now, report)
+
+    def _clear_refresh(self, key: AppKey, refresh: RefreshRequest | None) -> None:
+        if refresh is not None:
+            self.env.store.operations.clear_refresh(*key, requested_at=refresh.requested_at)
+
+    # -- status ------------------------------------------------------------------------------------------
+
+    def _next_poll(self, now: datetime) -> datetime:
+        s = self.env.settings
+        return now + timedelta(seconds=s.poll_interval_seconds + self.rand() * s.poll_jitter_seconds)
+
+    @staticmethod
+    def _conditions(previous: AppStatus, fresh: list[dict[str, str]], now: datetime) -> list[dict[str, Any]]:
+        """Fresh conditions; an unchanged (type, message) keeps its first timestamp (§2.6)."""
+        seen = {(c.get("type"), c.get("message")): c.get("lastTransitionTime") for c in previous.conditions}
+        return [{**c, "lastTransitionTime": seen.get((c["type"], c["message"])) or now.isoformat()} for c in fresh]
+
+    def _put_status(self, stored: StoredApp, app: Application, previous: AppStatus, comparison: Comparison,
+                    revisions: tuple[str, ...], decision: autosync.AutoSyncDecision, level: int,
+                    now: datetime) -> None:
+        fresh = [c.to_dict() for c in comparison.conditions]
+        if decision.error:
+            fresh.append({"type": SYNC_ERROR, "message": decision.error})
+        next_poll = self._next_poll(now) if level >= _POLL else previous.next_poll_at
+        if decision.retry_at is not None:
+            next_poll = min(next_poll, decision.retry_at) if next_poll is not None else decision.retry_at
+        resources = []
+        for row in comparison.resources:
+            item = row.to_dict()
+            item.pop("diff", None)
+            resources.append(item)
+        self.env.store.apps.put_status(stored.namespace, stored.name, AppStatus(
+            sync_status=comparison.sync_status.value,
+            health_status=comparison.health.status.value,
+            health_message=comparison.health.message,
+            revisions=revisions,
+            resources=resources,
+            conditions=self._conditions(previous, fresh, now),
+            compared_to=compared_to(app),
+            reconciled_at=now if level >= _POLL or previous.reconciled_at is None else previous.reconciled_at,
+            next_poll_at=next_poll,
+        ))
+
+    def _put_failure(self, stored: StoredApp, app: Application, previous: AppStatus, message: str, level: int,
+                     now: datetime) -> None:
+        fresh = [{"type": COMPARISON_ERROR, "message": message}]
+        self.env.store.apps.put_status(stored.namespace, stored.name, replace(
+            previous,
+            sync_status="Unknown",
+            health_status="Unknown",
+            health_message=message,
+            conditions=self._conditions(previous, fresh, now),
+            compared_to=compared_to(app),
+            reconciled_at=now,
+            next_poll_at=self._next_poll(now) if level >= _POLL else previous.next_poll_at or self._next_poll(now),
+        ))
