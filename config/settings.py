@@ -139,6 +139,12 @@ class ApiSettings(_Group):
     anonymous: bool = False
     """Let unauthenticated callers through to RBAC with the empty subject (Argo CD ``users.anonymous.enabled``)."""
 
+    webhook_secrets: dict[Literal["github", "gitlab", "bitbucket", "gitea"], SecretStr] = Field(default_factory=dict)
+    """Shared secret per Git provider for ``/api/webhook`` signatures; a provider without one is refused."""
+
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    """A response that has not started after this many seconds is answered 504."""
+
 
 class LoggingSettings(_Group):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -1,0 +1,130 @@
+"""Route dependencies: the app state, the caller, its audit context, and route-level authorization.
+
+Every protected route declares ``dependencies=[require(resource, action, obj)]``; no handler contains
+authorization logic. :func:`require` resolves the principal (:mod:`api.auth`), asks the Authorizer with Argo
+CD's vocabulary (plus ``audit``), counts the decision for ``/metrics``, writes it to the audit log — allowed
+or denied — and on a denial raises 403 with the decision's violations. If the audit record cannot be written
+the request is refused with 503 (fail closed).
+
+``obj`` is a literal object (``"*"``), a template over the path parameters (``"{name}"``), or a callable of the
+request (sync or async) for objects found in the body.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from api.auth import Principal, authenticate
+from api.errors import Forbidden, request_id_of
+from api.state import AppState
+from policy import audit
+from policy.decision import Decision
+
+__all__ = [
+    "AuditCtxDep",
+    "PrincipalDep",
+    "StateDep",
+    "authorize",
+    "get_state",
+    "require",
+]
+
+ObjSpec = str | Callable[[Request], str | Awaitable[str]]
+When = Callable[[Request], bool | Awaitable[bool]]
+
+#: resources whose object starts with ``<project>/`` (the audit record's project column)
+_PROJECT_PREFIXED = frozenset({"applications", "applicationsets", "repositories", "clusters", "logs", "exec"})
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.syncwarden
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def current_principal(request: Request, state: StateDep) -> Principal:
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    principal = authenticate(request, state)
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client is not None else ""
+
+
+def audit_context(request: Request, principal: PrincipalDep) -> audit.AuditContext:
+    return audit.AuditContext(
+        subject=principal.subject, token_id=principal.token_id, client=client_of(request),
+        request_id=request_id_of(request),
+    )
+
+
+AuditCtxDep = Annotated[audit.AuditContext, Depends(audit_context)]
+
+
+def _project_of(resource: str, obj: str) -> str:
+    if resource in _PROJECT_PREFIXED:
+        head, sep, _ = obj.partition("/")
+        return head if sep else ""
+    if resource in ("projects", "audit") and obj != "*":
+        return obj
+    return ""
+
+
+def authorize(
+    state: AppState, principal: Principal, ctx: audit.AuditContext, resource: str, action: str, obj: str
+) -> Decision:
+    """Decide, count, audit; raise 403 on a denial. Blocking (the audit append waits for its commit)."""
+    decision = state.policy.authorizer().enforce(principal.subject, resource, action, obj, groups=principal.groups)
+    state.metrics.count_decision(resource, action, decision.allowed)
+    event = audit.AuditEvent.from_decision(
+        decision, ctx=ctx, time=state.now(), action=f"{resource}.{action}", project=_project_of(resource, obj),
+        object=obj,
+    )
+    state.store.audit.append(event)
+    if not decision.allowed:
+        raise Forbidden(decision)
+    return decision
+
+
+async def _resolve(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def require(resource: str, action: str, obj: ObjSpec = "*", *, when: When | None = None) -> Any:
+    """A dependency (``Depends``) that lets the request through only when the caller may do ``action`` on
+    ``resource`` object ``obj``. With ``when``, the check applies only to requests for which it is true."""
+
+    async def dependency(request: Request, state: StateDep, principal: PrincipalDep, ctx: AuditCtxDep) -> Decision:
+        if when is not None and not await _resolve(when(request)):
+            return Decision.allow("not required for this request")
+        if callable(obj):
+            target = str(await _resolve(obj(request)))
+        else:
+            target = obj.format(**request.path_params) if "{" in obj else obj
+        return await run_in_threadpool(authorize, state, principal, ctx, resource, action, target)
+
+    dependency.__name__ = f"require_{resource}_{action}".replace("-", "_")
+    return Depends(dependency)
+
+
+def authenticated() -> Any:
+    """For routes that filter by permission themselves (lists): only a known caller gets in."""
+
+    def dependency(principal: PrincipalDep) -> Principal:
+        return principal
+
+    return Depends(dependency)

@@ -1,0 +1,250 @@
+"""Admission over HTTP: the pipeline check (``POST /api/v1/admission/check``) and a Kubernetes validating
+admission webhook (``POST /api/v1/admission/review``, AdmissionReview v1).
+
+* ``check`` takes the input of ``syncwarden check`` as JSON (apps, manifests, time, kind of sync) with the
+  project given by name (from the store) or inline, runs :func:`api.check.run_check` — the same code — and
+  answers its JSON report unchanged (``allowed: false`` is a 200: the report is the answer). Needs ``projects,
+  get`` on every project involved (a project token may check its own project's apps).
+* ``review`` lets a ``kubectl apply`` outside GitOps meet the same policy: for an object in a namespace that a
+  project owns (a destination of the project names the namespace, by name or glob other than a bare ``*``), the
+  project's kind and namespace gates and its sync windows for a *manual* sync decide; every owning project must
+  allow. Objects outside every project's namespaces, and cluster-scoped objects, are allowed. The caller (the
+  API server, with a token configured in its webhook kubeconfig) needs ``projects, get, *``; the cluster is
+  named by the ``server`` query parameter (default: the in-cluster URL).
+
+Each decision is written to the audit log and counted in ``/metrics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api import check as service
+from api.deps import AuditCtxDep, PrincipalDep, StateDep, authorize, require
+from api.errors import ApiError
+from api.schemas import ERRORS, AdmissionCheckRequest, CheckReportPublic
+from api.state import AppState
+from config import yamlsafe
+from policy import audit, patterns
+from policy.decision import Decision
+from policy.errors import InvalidProject
+from policy.evaluate import IN_CLUSTER_SERVER, AppTarget, ObjectRef, evaluate
+from policy.kinds import KindTable
+from policy.project import AppProject
+from sync.application import Application, InvalidApplication
+from sync.manifests import ManifestError, manifests_from_documents, parse_text
+from sync.models import Manifest
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/admission", tags=["admission"], responses=ERRORS)
+
+
+def _invalid(message: str) -> ApiError:
+    return ApiError(422, message, code="invalid")
+
+
+# --- check ------------------------------------------------------------------------------------------------
+
+
+def _app_projects(body: Mapping[str, Any]) -> set[str]:
+    named = body.get("project")
+    if isinstance(named, str) and named:
+        return {named}
+    names: set[str] = set()
+    for app in body.get("apps") or ():
+        spec = app.get("spec") if isinstance(app, Mapping) else None
+        project = spec.get("project") if isinstance(spec, Mapping) else None
+        names.add(project if isinstance(project, str) and project else "default")
+    return names
+
+
+async def _check_permissions(request: Request, state: StateDep, principal: PrincipalDep, ctx: AuditCtxDep) -> None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return  # the body's validation reports it
+    if isinstance(body, Mapping):
+        for name in sorted(_app_projects(body)):
+            await run_in_threadpool(authorize, state, principal, ctx, "projects", "get", name)
+
+
+def _projects(
+    state: AppState, body: AdmissionCheckRequest, apps: list[tuple[Application, str]]
+) -> dict[str, AppProject]:
+    if body.projects is not None:
+        loaded: dict[str, AppProject] = {}
+        for i, manifest in enumerate(body.projects):
+            project = AppProject.from_dict(manifest, source=f"request.projects[{i}]")
+            if project.name in loaded:
+                raise _invalid(f"request.projects[{i}]: project {project.name!r} is given twice")
+            loaded[project.name] = project
+        return loaded
+    names = {body.project} if body.project else {app.project or "default" for app, _ in apps}
+    found: dict[str, AppProject] = {}
+    for name in sorted(names):
+        stored = state.store.projects.find(name)
+        if stored is None:
+            raise ApiError(404, f"project {name!r} not found")
+        found[name] = stored.project()
+    return found
+
+
+def _manifests(body: AdmissionCheckRequest) -> list[Manifest]:
+    try:
+        if body.manifests is not None:
+            docs = [yamlsafe.Document(source="request.manifests", index=i, data=obj)
+                    for i, obj in enumerate(body.manifests)]
+            return manifests_from_documents(docs)
+        if body.manifests_yaml is not None:
+            return parse_text(body.manifests_yaml, source="request.manifestsYaml")
+    except ManifestError as exc:
+        raise _invalid(str(exc)) from None
+    raise _invalid("request: give the objects to check in manifests (JSON) or manifestsYaml")
+
+
+def _run_check(state: AppState, body: AdmissionCheckRequest, ctx: audit.AuditContext) -> dict[str, Any]:
+    if body.manifests is not None and body.manifests_yaml is not None:
+        raise _invalid("request: give manifests or manifestsYaml, not both")
+    apps: list[tuple[Application, str]] = []
+    for i, manifest in enumerate(body.apps):
+        where = f"request.apps[{i}]"
+        try:
+            apps.append((Application.from_dict(manifest, source=where), where))
+        except InvalidApplication as exc:
+            raise _invalid(str(exc)) from None
+    projects = _projects(state, body, apps)
+    objects = _manifests(body)
+    when = body.at.astimezone(UTC) if body.at is not None and body.at.tzinfo is not None else None
+    if body.at is not None and when is None:
+        raise _invalid("request.at: the time needs a zone offset (Z or +01:00)")
+    try:
+        report = service.run_check(projects=projects, apps=apps, manifests=objects, at=when or state.now(),
+                                   sync=body.sync)
+    except service.CheckInputError as exc:
+        raise _invalid(str(exc)) from None
+    for result in report.results:
+        state.metrics.count_decision("admission", "check", result.decision.allowed)
+        state.store.audit.append(audit.AuditEvent.from_decision(
+            result.decision, ctx=ctx, time=state.now(), action="admission.check", project=result.project,
+            app=result.app))
+    return report.to_dict()
+
+
+@router.post("/check", response_model=CheckReportPublic, dependencies=[Depends(_check_permissions)])
+def admission_check(body: AdmissionCheckRequest, state: StateDep, ctx: AuditCtxDep) -> JSONResponse:
+    """The pipeline check: same input and output as ``syncwarden check -o json``."""
+    try:
+        return JSONResponse(_run_check(state, body, ctx))
+    except InvalidProject as exc:
+        raise _invalid(str(exc)) from None
+
+
+# --- review -----------------------------------------------------------------------------------------------
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class GroupVersionKind(_Loose):
+    group: str = ""
+    version: str = ""
+    kind: str
+
+
+class UserInfo(_Loose):
+    username: str = ""
+    groups: list[str] = []
+
+
+class AdmissionRequest(_Loose):
+    uid: str = Field(min_length=1, max_length=128)
+    kind: GroupVersionKind
+    namespace: str = ""
+    name: str = ""
+    operation: str = ""
+    user_info: UserInfo = Field(default_factory=UserInfo, alias="userInfo")
+    object: dict[str, Any] | None = None
+    old_object: dict[str, Any] | None = Field(default=None, alias="oldObject")
+
+
+class AdmissionReview(_Loose):
+    api_version: str = Field(alias="apiVersion", pattern=r"^admission\.k8s\.io/v1$")
+    kind: str = Field(pattern=r"^AdmissionReview$")
+    request: AdmissionRequest
+
+
+def _owns(project: AppProject, namespace: str, server: str) -> bool:
+    for dest in project.destinations or ():
+        pattern = dest.namespace or ""
+        if not pattern or pattern.startswith("!") or pattern == "*" or not patterns.glob_match(pattern, namespace):
+            continue
+        if dest.server is not None and not dest.server.startswith("!") and patterns.glob_match(dest.server, server):
+            return True
+        if dest.name is not None and server == IN_CLUSTER_SERVER and patterns.glob_match(dest.name, "in-cluster"):
+            return True
+    return False
+
+
+def _object_name(req: AdmissionRequest) -> str:
+    if req.name:
+        return req.name
+    obj = req.object or req.old_object or {}
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return ""
+    for key in ("name", "generateName"):
+        value = meta.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _review(state: AppState, review: AdmissionReview, server: str, ctx: audit.AuditContext) -> dict[str, Any]:
+    req = review.request
+    owners = [p for p in state.policy.projects().values() if req.namespace and _owns(p, req.namespace, server)]
+    decisions: list[tuple[str, Decision]] = []
+    if owners and req.operation != "CONNECT":
+        kinds = KindTable.builtin()
+        if kinds.namespaced(req.kind.group, req.kind.kind) is None:
+            kinds = kinds.with_entries([(req.kind.group, req.kind.kind, True, "admission request")])
+        name = _object_name(req)
+        ref = ObjectRef(req.kind.group, req.kind.kind, name, req.namespace, where=f"{req.kind.kind}/{name}")
+        user = req.user_info.username
+        for project in owners:
+            target = AppTarget(name=f"kubectl:{user}", project=project.name, repo_urls=(),
+                               destination_namespace=req.namespace, destination_server=server)
+            decisions.append((project.name, evaluate(project=project, app=target, objects=[ref], kinds=kinds,
+                                                     sync="manual", at=state.now())))
+    allowed = all(d.allowed for _, d in decisions)
+    review_ctx = audit.AuditContext(subject=f"k8s:{req.user_info.username}", token_id=ctx.token_id,
+                                    client=ctx.client, request_id=ctx.request_id)
+    for project_name, decision in decisions:
+        state.metrics.count_decision("admission", "review", decision.allowed)
+        state.store.audit.append(audit.AuditEvent.from_decision(
+            decision, ctx=review_ctx, time=state.now(), action="admission.review", project=project_name,
+            object=f"{req.kind.kind}/{req.namespace}/{_object_name(req)}"))
+    response: dict[str, Any] = {"uid": req.uid, "allowed": allowed}
+    if not allowed:
+        reasons = [f"project {p!r}: {v.message}" for p, d in decisions for v in d.violations]
+        response["status"] = {"code": 403, "reason": "Forbidden",
+                              "message": "syncwarden denied the change: " + "; ".join(reasons)}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+
+
+@router.post("/review", dependencies=[require("projects", "get", "*")],
+             responses={200: {"description": "an AdmissionReview v1 with the response filled in"}})
+def admission_review(
+    review: AdmissionReview, state: StateDep, ctx: AuditCtxDep,
+    server: str = Query(default=IN_CLUSTER_SERVER, description="the cluster this webhook guards"),
+) -> dict[str, Any]:
+    """Kubernetes ValidatingAdmissionWebhook (AdmissionReview v1)."""
+    return _review(state, review, server, ctx)
