@@ -25,7 +25,17 @@ from fastapi import FastAPI
 from api import errors
 from api.auth import bootstrap_admin
 from api.middleware import GuardMiddleware
-from api.routes import admission, audit_routes, metrics, project_tokens, project_windows, projects, session, webhook
+from api.routes import (
+    admission,
+    applications,
+    audit_routes,
+    metrics,
+    project_tokens,
+    project_windows,
+    projects,
+    session,
+    webhook,
+)
 from api.state import AppState, PolicyCache, Services
 from config.settings import Settings
 from policy import audit
@@ -108,9 +118,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     )
     app.state.metrics = metrics_holder
     errors.install(app)
+    applications.install(app)
     for router in (
         session.router, projects.router, project_tokens.router, project_windows.router, audit_routes.router,
-        admission.router, webhook.router, metrics.router,
+        admission.router, webhook.router, metrics.router, applications.router,
     ):
         app.include_router(router)
     app.add_middleware(

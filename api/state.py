@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from api.routes.metrics import Metrics
 from config.settings import Settings
@@ -29,8 +29,11 @@ from policy.errors import InvalidPolicy, InvalidProject
 from policy.evaluate import AppTarget
 from policy.project import AppProject
 from policy.rbac import Authorizer
-from policy.store import LivePolicy, Store
+from policy.store import Store
 from policy.store.accounts import AccountStore
+
+if TYPE_CHECKING:
+    from api.wiring import Services as System
 
 __all__ = ["AppState", "PolicyCache", "PolicyView", "Services", "announce_stdout", "utc_now"]
 
@@ -55,6 +58,8 @@ class PolicyView(Protocol):
     def projects(self) -> Mapping[str, AppProject]: ...
 
     def invalidate(self) -> None: ...
+
+    def broken(self) -> Mapping[str, str]: ...
 
 
 #: (repo URL, revision hint) -> None: ask the reconciler to refresh the apps of that repository
@@ -87,20 +92,33 @@ class Services:
     announce: Callable[[str], None] = announce_stdout
     #: create the ``default`` project at startup when it is missing (Argo CD, reference §1.11)
     create_default_project: bool = True
+    #: the running system built by :func:`api.wiring.build_services` (reconciler, apps, gate); the application
+    #: routes answer 503 without it. ``api.serve`` passes it together with its store and live policy.
+    system: System | None = None
 
 
 class PolicyCache:
-    """The live Authorizer with every project's runtime policy, and the parsed projects."""
+    """The live Authorizer with every project's runtime policy, and the parsed projects — the ONE live policy of
+    a running system: the API's routes and the sync gate (:func:`api.wiring.build_services`) share it.
 
-    def __init__(self, store: Store, *, interval: float) -> None:
+    ``admin_subjects`` are bound to ``role:admin`` (the local operator of the database in the CLI's local mode);
+    an explicit deny in the stored policy still wins over them. A stored RBAC policy that no longer compiles
+    leaves the last good one live (logged). A stored project that cannot be parsed grants nothing, its apps are
+    denied, and :meth:`broken` names it (the admission review denies in its namespaces: fail closed)."""
+
+    def __init__(self, store: Store, *, interval: float, admin_subjects: Sequence[str] = (),
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
-        self._live = LivePolicy(store.rbac)
         self._interval = interval
+        self._grants = "".join(f"\ng, {subject}, role:admin" for subject in admin_subjects)
+        self._clock = clock
         self._lock = threading.Lock()
         self._checked = float("-inf")
+        self._rbac_version: int | None = None
         self._authorizer: Authorizer | None = None
         self._versions: dict[str, int] = {}
         self._projects: dict[str, AppProject] = {}
+        self._broken: dict[str, str] = {}
 
     def authorizer(self) -> Authorizer:
         self._maybe_refresh()
@@ -111,31 +129,63 @@ class PolicyCache:
         self._maybe_refresh()
         return self._projects
 
+    def project(self, name: str) -> AppProject | None:
+        """One parsed project; None when it does not exist or cannot be loaded (callers deny)."""
+        return self.projects().get(name)
+
+    def broken(self) -> Mapping[str, str]:
+        """Stored projects that cannot be loaded: name -> why."""
+        self._maybe_refresh()
+        return self._broken
+
     def invalidate(self) -> None:
         """Re-read at the next use (after a write through this replica)."""
         self._checked = float("-inf")
 
     def _maybe_refresh(self) -> None:
-        if time.monotonic() - self._checked < self._interval and self._authorizer is not None:
+        if self._clock() - self._checked < self._interval and self._authorizer is not None:
             return
         with self._lock:
-            if time.monotonic() - self._checked < self._interval and self._authorizer is not None:
+            if self._clock() - self._checked < self._interval and self._authorizer is not None:
                 return
             self._refresh()
-            self._checked = time.monotonic()
+            self._checked = self._clock()
+
+    def _compiled(self) -> tuple[Authorizer, bool]:
+        """The authorizer of the newest stored RBAC policy; True when it is a new object."""
+        current = self._store.rbac.current()
+        version = current.version if current is not None else 0
+        if self._authorizer is not None and version == self._rbac_version:
+            return self._authorizer, False
+        try:
+            authorizer = Authorizer.from_csv(
+                (current.policy_csv if current else "") + self._grants,
+                default_role=current.default_role if current else None,
+                match_mode=current.match_mode if current else "glob",
+                source=f"stored RBAC policy v{version}" if current else "policy.csv",
+            )
+        except InvalidPolicy as exc:
+            if self._authorizer is not None:
+                log.error("RBAC policy version %d refused, version %s stays live: %s", version,
+                          self._rbac_version, exc)
+                self._rbac_version = version
+                return self._authorizer, False
+            log.error("stored RBAC policy cannot be compiled; only the built-in policy applies: %s", exc)
+            authorizer = Authorizer.from_csv(self._grants, source="built-in")
+        self._rbac_version = version
+        return authorizer, True
 
     def _refresh(self) -> None:
-        self._live.refresh()
-        authorizer = self._live.authorizer()
-        fresh = authorizer is not self._authorizer
+        authorizer, fresh = self._compiled()
         stored = {p.name: p for p in self._store.projects.list()}
         projects = dict(self._projects)
+        broken = {name: why for name, why in self._broken.items() if name in stored}
         for name in list(projects):
             if name not in stored:
                 del projects[name]
                 authorizer.remove_project_policy(name)
         for name, row in stored.items():
-            if not fresh and self._versions.get(name) == row.version and name in projects:
+            if not fresh and self._versions.get(name) == row.version and (name in projects or name in broken):
                 continue
             try:
                 project = row.project()
@@ -144,13 +194,17 @@ class PolicyCache:
                 else:
                     authorizer.remove_project_policy(name)
             except (InvalidProject, InvalidPolicy) as exc:  # written by another release or by hand: logged
-                log.error("stored project %r cannot be loaded, its roles grant nothing: %s", name, exc)
+                log.error("stored project %r cannot be loaded; its roles grant nothing, its apps are denied: %s",
+                          name, exc)
                 projects.pop(name, None)
+                broken[name] = str(exc)
                 authorizer.remove_project_policy(name)
                 continue
+            broken.pop(name, None)
             projects[name] = project
         self._versions = {name: row.version for name, row in stored.items()}
         self._projects = projects
+        self._broken = broken
         self._authorizer = authorizer
 
 

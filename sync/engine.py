@@ -250,7 +250,10 @@ class SyncEngine:
         message = "sync denied by project policy: " + "; ".join(
             f"{v.message}" + (f" ({v.field})" if v.field else "") for v in violations
         )
-        complete(t, OperationPhase.FAILED, message, action="sync.denied", result="denied", violations=violations)
+        # a sync window's refusal is not retried: the reconciler tries an automatic sync again at its next poll
+        window_only = all(v.code == "window.blocked" for v in violations)
+        complete(t, OperationPhase.FAILED, message, action="sync.denied", result="denied", violations=violations,
+                 retryable=not window_only)
         return False
 
     # -- first tick of an attempt: empty-set guard, namespace, dry-run ----------------------------------------

@@ -69,6 +69,11 @@ def classify(url: str) -> str:
         raise UnsafeRepoURL(f"URL scheme {shown!r} is not allowed (use https://, ssh:// or user@host:path)")
     if not parts.hostname or parts.hostname.startswith("-"):
         raise UnsafeRepoURL("repository URL has no valid host")
+    if parts.password is not None:
+        # a secret in the URL would be stored in the app spec and returned by every view of it (LEAK-02)
+        raise UnsafeRepoURL(
+            "repository URL must not carry a password; configure it in sync.repo_credentials instead"
+        )
     if parts.path.startswith("/-") or parts.path.startswith("-"):
         raise UnsafeRepoURL("repository URL must not contain an option-like path")
     return scheme

@@ -87,10 +87,15 @@ class Environment:
         cluster = self.destinations.cluster_for(app)
         return cluster.list_managed(self.tracker.selector(self.instance(app)))
 
-    def compare(self, app: Application, manifests: list[Any], live: list[dict[str, Any]]) -> Comparison:
+    def compare(self, app: Application, manifests: list[Any], live: list[dict[str, Any]], *,
+                fetched: list[ResourceKey] | None = None) -> Comparison:
+        """Compare ``app``; the keys of objects asked from the cluster (adoption candidates) are appended to
+        ``fetched`` when given (a comparison that asked for none depends on ``live`` alone)."""
         cluster = self.destinations.cluster_for(app)
 
         def fetch(key: ResourceKey) -> Obj | None:
+            if fetched is not None:
+                fetched.append(key)
             try:
                 return cluster.get(key)
             except NotFound:
@@ -98,6 +103,10 @@ class Environment:
 
         return compare(app, manifests, live, namespaced=namespaced_lookup(cluster), permitted=self.permitted(app),
                        settings=self.settings, fetch=fetch)
+
+    def scope_lookup(self, app: Application) -> Callable[[str, str], bool | None]:
+        """The ``(group, kind) → namespaced?`` lookup :meth:`compare` uses for ``app``'s cluster."""
+        return namespaced_lookup(self.destinations.cluster_for(app))
 
     def emit(self, app: Application, action: str, result: str, *, at: datetime, message: str = "",
              operation_id: str = "", subject: str | None = None, target: str = "",

@@ -11,7 +11,8 @@ refuse to run while the comparison has error conditions (``Error``, as Argo CD);
 automatic syncs, self-heal, retries and webhook-triggered syncs alike; tick; persist. On completion: a
 history entry for a successful, non-dry-run, non-selective sync (§2.5), the auto-sync bookkeeping for the
 "already attempted" rule (an automatic sync refused only by a sync window does not count as an attempt),
-and a refresh of the app.
+written in one transaction with the final state, and a refresh of the app. The first tick of an automatic
+sync reuses the comparison that started it (:class:`Prepared`) instead of rendering and comparing again.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from sync.oprequest import OperationRequest
 from sync.reconcile_env import Environment
 from sync.render import RenderError
 from sync.store import AutoSyncRecord, OperationRecord, StoredApp
+from sync.store.operations import NewHistory
 
-__all__ = ["WINDOW_BLOCKED", "TickOutcome", "run_tick", "with_sources"]
+__all__ = ["WINDOW_BLOCKED", "Prepared", "TickOutcome", "run_tick", "with_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,21 @@ def _stop(state: OperationState, phase: OperationPhase, message: str, now: datet
     return out
 
 
-def run_tick(env: Environment, stored: StoredApp, record: OperationRecord, *, now: datetime) -> TickOutcome:
-    """Advance the app's current operation by one tick and persist it (``StaleOperation`` if it changed)."""
+@dataclass(frozen=True)
+class Prepared:
+    """The comparison the reconciler made of the app just before it started this operation (same spec, at
+    ``revisions``): the operation's first tick uses it instead of rendering and comparing once more. The
+    caller hands it over: nothing else may hold it while the engine works with its objects."""
+
+    revisions: tuple[str, ...]
+    comparison: Comparison
+
+
+def run_tick(env: Environment, stored: StoredApp, record: OperationRecord, *, now: datetime,
+             prepared: Prepared | None = None) -> TickOutcome:
+    """Advance the app's current operation by one tick and persist it (``StaleOperation`` if it changed).
+
+    ``prepared`` is used only by the first tick of a single-source operation pinned to its commit."""
     assert record.request is not None
     request = OperationRequest.from_dict(record.request)
     app = with_sources(stored.application(), request.sources)
@@ -101,32 +116,38 @@ def run_tick(env: Environment, stored: StoredApp, record: OperationRecord, *, no
         pinned = ""
     else:
         pinned = state.revision or request.revision
-    try:
-        rendered = env.renderer.render(app, revision=(pinned or None) if single else None)
-    except RenderError as exc:
-        if exc.retryable:
-            state = state.copy()
-            state.message = f"waiting for the repository: {exc}"
-            return _save(env, stored, record, request, state, now=now)
-        new = _stop(state, OperationPhase.ERROR, f"ComparisonError: failed to load target state: {exc}", now)
-        env.emit(app, "sync.error", "error", at=now, message=new.message, operation_id=record.op_id,
-                 subject=request.subject)
-        return _save(env, stored, record, request, new, now=now)
+    revisions: tuple[str, ...]
+    if (prepared is not None and record.state is None and single and not request.sources
+            and prepared.revisions == (pinned,)):
+        revisions, comparison = prepared.revisions, prepared.comparison
+    else:
+        try:
+            rendered = env.renderer.render(app, revision=(pinned or None) if single else None)
+        except RenderError as exc:
+            if exc.retryable:
+                state = state.copy()
+                state.message = f"waiting for the repository: {exc}"
+                return _save(env, stored, record, request, state, now=now)
+            new = _stop(state, OperationPhase.ERROR, f"ComparisonError: failed to load target state: {exc}", now)
+            env.emit(app, "sync.error", "error", at=now, message=new.message, operation_id=record.op_id,
+                     subject=request.subject)
+            return _save(env, stored, record, request, new, now=now)
+        revisions = rendered.revisions
+        comparison = env.compare(app, rendered.manifests, env.live(app))
     cluster = env.destinations.cluster_for(app)
-    comparison = env.compare(app, rendered.manifests, env.live(app))
     if comparison.errors and not state.completed:
         text = "; ".join(f"{c.type}: {c.message}" for c in comparison.errors)
         new = _stop(state, OperationPhase.ERROR, text, now)
         env.emit(app, "sync.error", "error", at=now, message=text, operation_id=record.op_id,
                  subject=request.subject)
-        return _save(env, stored, record, request, new, now=now, revisions=rendered.revisions)
+        return _save(env, stored, record, request, new, now=now, revisions=revisions)
     allow_empty = bool(app.sync_policy and app.sync_policy.automated and app.sync_policy.automated.allow_empty)
     tracker, instance = env.tracker, env.instance(app)
     sync_request = SyncRequest(
         app=app,
         targets=comparison.targets,
         live=comparison.managed_live,
-        revision=rendered.revisions[0] if single and rendered.revisions else "",
+        revision=revisions[0] if single and revisions else "",
         options=request.sync_options_for_engine(allow_empty=allow_empty),
         trigger=request.trigger,
         subject=request.subject,
@@ -144,7 +165,7 @@ def run_tick(env: Environment, stored: StoredApp, record: OperationRecord, *, no
                                      message=f"Operation terminated by {request.terminated_by or 'a user'}")
     else:
         new_state = engine.tick(state, sync_request, now=now)
-    return _save(env, stored, record, request, new_state, now=now, app=app, revisions=rendered.revisions)
+    return _save(env, stored, record, request, new_state, now=now, app=app, revisions=revisions)
 
 
 def _retry_refreshes(request: OperationRequest, state: OperationState, now: datetime) -> bool:
@@ -158,10 +179,15 @@ def _save(env: Environment, stored: StoredApp, record: OperationRecord, request:
           revisions: tuple[str, ...] = ()) -> TickOutcome:
     ops = env.store.operations
     completed = state.completed
-    ops.save_state(stored.namespace, stored.name, op_id=record.op_id, state=state.to_dict(),
-                   phase=state.phase.value, completed=completed, now=now, expected_version=record.version)
-    if completed:
-        _on_completed(env, stored, request, state, now=now, app=app or stored.application(), revisions=revisions)
+    if completed:  # the state, history and bookkeeping in one transaction
+        history, record_autosync = _on_completed(stored, request, state, now=now,
+                                                 app=app or stored.application(), revisions=revisions)
+        ops.complete(stored.namespace, stored.name, op_id=record.op_id, state=state.to_dict(),
+                     phase=state.phase.value, now=now, expected_version=record.version, history=history,
+                     autosync=record_autosync)
+    else:
+        ops.save_state(stored.namespace, stored.name, op_id=record.op_id, state=state.to_dict(),
+                       phase=state.phase.value, completed=False, now=now, expected_version=record.version)
     blocked = completed and request.automated and _window_only(state)
     return TickOutcome(state=state, completed=completed, window_blocked=blocked)
 
@@ -170,25 +196,26 @@ def _window_only(state: OperationState) -> bool:
     return bool(state.violations) and all(v.get("code") == WINDOW_BLOCKED for v in state.violations)
 
 
-def _on_completed(env: Environment, stored: StoredApp, request: OperationRequest, state: OperationState, *,
-                  now: datetime, app: Application, revisions: tuple[str, ...]) -> None:
-    """History, auto-sync bookkeeping. ``revisions``: the resolved commit per source the operation synced
-    (compared as a whole by the "already attempted" rule, so multi-source apps work too)."""
-    ns, name = stored.namespace, stored.name
-    ops = env.store.operations
+def _on_completed(stored: StoredApp, request: OperationRequest, state: OperationState, *, now: datetime,
+                  app: Application, revisions: tuple[str, ...]) -> tuple[NewHistory | None, AutoSyncRecord | None]:
+    """The history entry and the auto-sync bookkeeping a completed operation records (None: nothing).
+    ``revisions``: the resolved commit per source the operation synced (compared as a whole by the "already
+    attempted" rule, so multi-source apps work too)."""
     if request.dry_run:
-        return
+        return None, None
     if state.revision and len(revisions) <= 1:
         revisions = (state.revision,)
     sources = [dict(s) for s in request.sources] or [appparse.source_to_dict(s) for s in app.sources]
+    history = None
     if state.phase is OperationPhase.SUCCEEDED and not request.selective:
-        ops.append_history(ns, name, revisions=revisions, sources=sources, deploy_started_at=state.started_at,
-                           deployed_at=now, initiated_by=request.initiated_by(),
-                           limit=app.revision_history_limit)
+        history = NewHistory(revisions=revisions, sources=sources, deploy_started_at=state.started_at,
+                             deployed_at=now, initiated_by=request.initiated_by(),
+                             limit=app.revision_history_limit)
     if request.automated and _window_only(state):
-        log.info("app %s/%s: automatic sync blocked by a sync window; not counted as an attempt", ns, name)
-        return
-    ops.put_autosync(ns, name, AutoSyncRecord(
+        log.info("app %s/%s: automatic sync blocked by a sync window; not counted as an attempt",
+                 stored.namespace, stored.name)
+        return history, None
+    return history, AutoSyncRecord(
         revisions=revisions,
         spec_hash=request.spec_hash or spec_hash(app),
         attempted_at=state.started_at,
@@ -196,4 +223,4 @@ def _on_completed(env: Environment, stored: StoredApp, request: OperationRequest
         message=state.message,
         self_heal_attempts=request.self_heal_attempts if request.trigger == "self-heal" else 0,
         last_finished_at=state.finished_at or now,
-    ))
+    )

@@ -19,6 +19,13 @@ One pass (``argocd-sync-semantics.md`` §4.1, §5):
 4. the comparison (render via :class:`sync.render.Renderer`, :func:`sync.compare.compare`) is persisted and
    the automated-sync decision (:mod:`sync.autosync`) may start an operation, which ticks at once.
 
+What keeps a pass cheap when nothing changed (issue 6; ``bench/reconcile.py`` measures it): the statuses are
+read in one query and written in one transaction per pass (written before any operation starts, and at the
+end); a poll or drift comparison first resolves the revisions and, when the spec, the commits, the live
+objects and the project's verdicts are the ones last compared, reuses that comparison
+(:mod:`sync.compare_memo`) instead of rendering and comparing again; a refresh request or a spec change
+always compares afresh, and asks the remote once per repository per pass, however many of its apps do.
+
 Triggers reach the gate through the operation: ``auto`` (new revision or spec), ``self-heal`` (drift against
 an unchanged combination), ``webhook`` (an automatic sync found by a webhook's refresh), ``retry`` (set by the
 engine for retried attempts), ``manual``/``rollback`` (:class:`sync.appservice.AppService`). One app's failure
@@ -40,14 +47,18 @@ from sync import appparse, autosync
 from sync.application import Application
 from sync.autosync import SelfHealBackoff
 from sync.cluster_cache import CacheEvent
-from sync.compare import Comparison
+from sync.compare import SyncStatus
+from sync.compare_memo import CachedComparison, ComparisonMemo, SpecKey
+from sync.models import ResourceKey
 from sync.operation import OperationState
 from sync.reconcile_delete import finalize
 from sync.reconcile_env import Environment
-from sync.reconcile_ops import run_tick
+from sync.reconcile_ops import Prepared, run_tick
+from sync.reconcile_status import PassState, compared_status, failed_status, flush
 from sync.render import RenderError
 from sync.render_cache import digest
-from sync.store import AppStatus, OperationInProgress, RefreshRequest, StaleOperation, StoredApp
+from sync.source import GitError
+from sync.store import OperationInProgress, RefreshRequest, StaleOperation, StoredApp
 
 __all__ = ["WEBHOOK", "PassReport", "Reconciler", "compared_to"]
 
@@ -55,8 +66,6 @@ log = logging.getLogger(__name__)
 
 #: ``requested_by`` of a refresh request made by a Git webhook: an automatic sync it leads to is a webhook sync
 WEBHOOK = "webhook"
-SYNC_ERROR = "SyncError"
-COMPARISON_ERROR = "ComparisonError"
 #: refresh levels, weakest first: drift reuses the last revision; poll resolves via the shared listing
 _RECENT, _POLL, _NORMAL, _HARD = 1, 2, 3, 4
 
@@ -113,6 +122,11 @@ class Reconciler:
         self._wake = threading.Event()
         self._refresh_after_op: set[AppKey] = set()
         self._window_blocked: set[AppKey] = set()
+        #: the last comparison of every app, reused by polls that find nothing changed
+        self.memo = ComparisonMemo()
+        self._specs: dict[AppKey, tuple[SpecKey, Application, str]] = {}
+        #: replicas sharing a database (``sync.leases``): when set, a pass skips the apps it returns False for
+        self.holds: Callable[[AppKey], bool] | None = None
 
     # -- inputs from other threads ----------------------------------------------------------------------
 
@@ -132,6 +146,11 @@ class Reconciler:
     def wake(self) -> None:
         """Run the next pass now (a refresh request or a manual sync was just stored)."""
         self._wake.set()
+
+    def wait(self, timeout: float) -> None:
+        """Block until :meth:`wake` or ``timeout`` seconds (a loop outside, like ``api.serve``'s), then re-arm."""
+        self._wake.wait(timeout)
+        self._wake.clear()
 
     # -- the loop --------------------------------------------------------------------------------------
 
@@ -154,13 +173,22 @@ class Reconciler:
             drifted, self._drifted = self._drifted, set()
         refreshes = self.env.store.operations.refresh_requests()
         in_progress = set(self.env.store.operations.in_progress())
-        for stored in self.env.store.apps.list():
+        ctx = PassState(statuses=self.env.store.apps.statuses())
+        apps = self.env.store.apps.list()
+        if self.holds is not None:
+            apps = [s for s in apps if self.holds((s.namespace, s.name))]
+        for stored in apps:
             key = (stored.namespace, stored.name)
             try:
-                self._process(stored, key in in_progress, refreshes.get(key), drifted, now, report)
+                self._process(stored, key in in_progress, refreshes.get(key), drifted, now, report, ctx)
             except Exception as exc:  # one app's failure must not stop the others; logged with the app
                 log.exception("app %s/%s: reconcile failed", *key)
                 report.errors[key] = f"{type(exc).__name__}: {exc}"
+        self._flush(ctx, report)
+        live_apps = {(s.namespace, s.name) for s in apps}
+        self.memo.retain(live_apps)
+        for gone in set(self._specs) - live_apps:
+            self._specs.pop(gone, None)
         return report
 
     def process_app(self, namespace: str, name: str, *, now: datetime) -> PassReport:
@@ -169,13 +197,24 @@ class Reconciler:
         stored = self.env.store.apps.get(namespace, name)
         op = self.env.store.operations.operation(namespace, name)
         refresh = self.env.store.operations.refresh_requests().get((namespace, name))
-        self._process(stored, op is not None and op.in_progress, refresh, set(), now, report)
+        ctx = PassState()
+        try:
+            self._process(stored, op is not None and op.in_progress, refresh, set(), now, report, ctx)
+        finally:
+            self._flush(ctx, report)
         return report
+
+    def _flush(self, ctx: PassState, report: PassReport) -> None:
+        def failed(key: AppKey, exc: Exception) -> None:
+            report.compared.pop(key, None)
+            report.errors[key] = f"{type(exc).__name__}: {exc}"
+
+        flush(self.env.store, ctx, failed)
 
     # -- one app ---------------------------------------------------------------------------------------
 
     def _process(self, stored: StoredApp, op_running: bool, refresh: RefreshRequest | None, drifted: set[str],
-                 now: datetime, report: PassReport) -> None:
+                 now: datetime, report: PassReport, ctx: PassState) -> None:
         key = (stored.namespace, stored.name)
         if op_running and not self._tick(stored, now, report):
             return  # still running; a completed operation is compared again at once (§4.1: refresh)
@@ -183,13 +222,24 @@ class Reconciler:
             if finalize(self.env, stored, now=now):
                 report.deleted.append(key)
             return
-        app = stored.application()
-        level = self._level(app, key, refresh, drifted, now)
+        _, app, spec_digest = self._spec(stored)
+        level = self._level(app, key, refresh, drifted, now, ctx, spec_digest)
         if level:
-            self._reconcile(stored, app, level, refresh, now, report)
+            self._reconcile(stored, app, level, refresh, now, report, ctx)
 
-    def _tick(self, stored: StoredApp, now: datetime, report: PassReport) -> bool:
-        """One tick of the app's operation; True when there is none in progress any more."""
+    def _spec(self, stored: StoredApp) -> tuple[SpecKey, Application, str]:
+        """The parsed app and its ``compared_to`` digest, parsed again only when the stored manifest changed."""
+        key, spec = (stored.namespace, stored.name), (stored.version, stored.created_at)
+        known = self._specs.get(key)
+        if known is None or known[0] != spec:
+            app = stored.application()
+            known = (spec, app, compared_to(app))
+            self._specs[key] = known
+        return known
+
+    def _tick(self, stored: StoredApp, now: datetime, report: PassReport, prepared: Prepared | None = None) -> bool:
+        """One tick of the app's operation; True when there is none in progress any more. ``prepared``: the
+        comparison that just started it (see :class:`sync.reconcile_ops.Prepared`)."""
         key = (stored.namespace, stored.name)
         record = self.env.store.operations.operation(*key)
         if record is None or record.request is None:
@@ -200,7 +250,7 @@ class Reconciler:
             log.debug("app %s/%s: operation %s is leased by another reconciler", *key, record.op_id)
             return False
         try:
-            outcome = run_tick(self.env, stored, record, now=now)
+            outcome = run_tick(self.env, stored, record, now=now, prepared=prepared)
         except StaleOperation:
             log.info("app %s/%s: operation %s was advanced elsewhere", *key, record.op_id)
             return False
@@ -216,54 +266,77 @@ class Reconciler:
         return outcome.completed
 
     def _level(self, app: Application, key: AppKey, refresh: RefreshRequest | None, drifted: set[str],
-               now: datetime) -> int:
+               now: datetime, ctx: PassState, spec_digest: str) -> int:
         if refresh is not None:
             return _HARD if refresh.level == "hard" else _NORMAL
-        status = self.env.store.apps.status(*key)
-        if status.compared_to != compared_to(app):
+        compared, next_poll_at = ctx.schedule(self.env.store, key)
+        if compared != spec_digest:
             return _NORMAL
         with self._lock:
             after_op = key in self._refresh_after_op
             self._refresh_after_op.discard(key)
         if after_op:
             return _POLL  # the operation just resolved the revision: no need to ask the remote again
-        if status.next_poll_at is None or status.next_poll_at <= now:
+        if next_poll_at is None or next_poll_at <= now:
             return _POLL
         if self.env.instance(app) in drifted:
             return _RECENT
         return 0
 
     def _reconcile(self, stored: StoredApp, app: Application, level: int, refresh: RefreshRequest | None,
-                   now: datetime, report: PassReport) -> None:
+                   now: datetime, report: PassReport, ctx: PassState) -> None:
         key = (stored.namespace, stored.name)
         ops = self.env.store.operations
-        previous = self.env.store.apps.status(*key)
+        previous = ctx.status(self.env.store, key)
         revision = None
         if level == _RECENT and len(app.sources) == 1 and previous.revisions:
             revision = previous.revisions[0]
         if level >= _NORMAL:
             for src in app.sources:
-                self.env.renderer.repos.expire_listing(src.repo_url)
-        try:
-            rendered = self.env.renderer.render(app, revision=revision, hard=level == _HARD)
-        except RenderError as exc:
-            self._put_failure(stored, app, previous, f"failed to load target state: {exc}", level, now)
-            report.compared[key] = "Unknown"
-            self._clear_refresh(key, refresh)
-            return
-        comparison = self.env.compare(app, rendered.manifests, self.env.live(app))
+                if src.repo_url not in ctx.listed:  # once per repository per pass, however many apps ask
+                    ctx.listed.add(src.repo_url)
+                    self.env.renderer.repos.expire_listing(src.repo_url)
+        spec = (stored.version, stored.created_at)
+        found = self._unchanged(app, key, spec, revision) if level < _NORMAL else None
+        live = found[1] if found is not None else None  # read once: reused by a comparison after a miss
+        if found is not None and found[2] is not None:
+            revisions, cached = found[0], found[2]
+        else:
+            try:
+                rendered = self.env.renderer.render(app, revision=revision, hard=level == _HARD)
+            except RenderError as exc:
+                self.memo.forget(key)
+                ctx.writes.append((*key, failed_status(
+                    previous, f"failed to load target state: {exc}", compared_to=self._spec(stored)[2],
+                    poll=level >= _POLL, next_poll=lambda: self._next_poll(now), now=now)))
+                report.compared[key] = "Unknown"
+                self._clear_refresh(key, refresh)
+                return
+            revisions = rendered.revisions
+            live = self.env.live(app) if live is None else live
+            fetched: list[ResourceKey] = []
+            comparison = self.env.compare(app, rendered.manifests, live, fetched=fetched)
+            cached = self.memo.remember(key, spec=spec, revisions=revisions, live=live, comparison=comparison,
+                                        fetched=bool(fetched), permitted=self.env.permitted(app),
+                                        namespaced=self.env.scope_lookup(app))
+        comparison = cached.comparison
+        automated = app.sync_policy.automated if app.sync_policy is not None else None
+        # the decision reads ``last`` only for an automated app that is OutOfSync: spare the query otherwise
+        wants_last = automated is not None and automated.enabled and comparison.sync_status is SyncStatus.OUT_OF_SYNC
         decision = autosync.decide(
             app,
             sync_status=comparison.sync_status.value,
-            resources=[r.to_dict() for r in comparison.resources],
-            revisions=rendered.revisions,
+            resources=cached.rows,
+            revisions=revisions,
             operation_in_progress=False,
             deleting=stored.deleting_at is not None,
-            last=ops.autosync(*key),
+            last=ops.autosync(*key) if wants_last else None,
             now=now,
             backoff=self.self_heal,
         ) if not comparison.errors else autosync.AutoSyncDecision(reason="comparison errors")
-        self._put_status(stored, app, previous, comparison, rendered.revisions, decision, level, now)
+        ctx.writes.append((*key, compared_status(
+            previous, cached, revisions, decision, compared_to=self._spec(stored)[2], poll=level >= _POLL,
+            next_poll=lambda: self._next_poll(now), now=now)))
         self._clear_refresh(key, refresh)
         report.compared[key] = comparison.sync_status.value
         if decision.request is None:
@@ -275,16 +348,37 @@ class Reconciler:
             self._window_blocked.discard(key)
         if refresh is not None and refresh.requested_by == WEBHOOK and request.trigger == "auto":
             request = replace(request, trigger="webhook")
+        self._flush(ctx, report)  # the status that led to the operation is stored before the operation
         op_id = secrets.token_hex(8)
         try:
             ops.start(*key, op_id=op_id, request=request.to_dict(), now=now)
         except OperationInProgress:
             return  # a person (or another replica) was faster; Argo CD ignores this silently too
         self.env.emit(app, "sync.initiated", "started", at=now, operation_id=op_id,
-                      message=f"Initiated automated sync to {', '.join(rendered.revisions)}",
+                      message=f"Initiated automated sync to {', '.join(revisions)}",
                       details={"trigger": request.trigger, "selfHealAttempts": request.self_heal_attempts})
         report.started[key] = request.trigger
-        self._tick(self.env.store.apps.get(*key), now, report)
+        self.memo.forget(key)  # the live objects are about to change, and the engine now works on these objects
+        current = self.env.store.apps.get(*key)
+        unchanged = (current.version, current.created_at) == spec
+        self._tick(current, now, report, Prepared(revisions, comparison) if unchanged else None)
+
+    def _unchanged(self, app: Application, key: AppKey, spec: SpecKey, revision: str | None,
+                   ) -> tuple[tuple[str, ...], list[dict[str, Any]], CachedComparison | None] | None:
+        """The commits ``render`` would use, the live objects, and the app's last comparison when nothing it
+        depends on changed since (:mod:`sync.compare_memo`); None when resolving fails (the render reports it)."""
+        commits = []
+        for src in app.sources:
+            if src.chart or src.plugin is not None:
+                return None
+            try:
+                commits.append(self.env.renderer.repos.resolve(src.repo_url, revision or src.target_revision))
+            except (GitError, ValueError):
+                return None
+        revisions, live = tuple(commits), self.env.live(app)
+        return revisions, live, self.memo.lookup(key, spec=spec, revisions=revisions, live=live,
+                                                 permitted=self.env.permitted(app),
+                                                 namespaced=self.env.scope_lookup(app))
 
     def _clear_refresh(self, key: AppKey, refresh: RefreshRequest | None) -> None:
         if refresh is not None:
@@ -295,49 +389,3 @@ class Reconciler:
     def _next_poll(self, now: datetime) -> datetime:
         s = self.env.settings
         return now + timedelta(seconds=s.poll_interval_seconds + self.rand() * s.poll_jitter_seconds)
-
-    @staticmethod
-    def _conditions(previous: AppStatus, fresh: list[dict[str, str]], now: datetime) -> list[dict[str, Any]]:
-        """Fresh conditions; an unchanged (type, message) keeps its first timestamp (§2.6)."""
-        seen = {(c.get("type"), c.get("message")): c.get("lastTransitionTime") for c in previous.conditions}
-        return [{**c, "lastTransitionTime": seen.get((c["type"], c["message"])) or now.isoformat()} for c in fresh]
-
-    def _put_status(self, stored: StoredApp, app: Application, previous: AppStatus, comparison: Comparison,
-                    revisions: tuple[str, ...], decision: autosync.AutoSyncDecision, level: int,
-                    now: datetime) -> None:
-        fresh = [c.to_dict() for c in comparison.conditions]
-        if decision.error:
-            fresh.append({"type": SYNC_ERROR, "message": decision.error})
-        next_poll = self._next_poll(now) if level >= _POLL else previous.next_poll_at
-        if decision.retry_at is not None:
-            next_poll = min(next_poll, decision.retry_at) if next_poll is not None else decision.retry_at
-        resources = []
-        for row in comparison.resources:
-            item = row.to_dict()
-            item.pop("diff", None)
-            resources.append(item)
-        self.env.store.apps.put_status(stored.namespace, stored.name, AppStatus(
-            sync_status=comparison.sync_status.value,
-            health_status=comparison.health.status.value,
-            health_message=comparison.health.message,
-            revisions=revisions,
-            resources=resources,
-            conditions=self._conditions(previous, fresh, now),
-            compared_to=compared_to(app),
-            reconciled_at=now if level >= _POLL or previous.reconciled_at is None else previous.reconciled_at,
-            next_poll_at=next_poll,
-        ))
-
-    def _put_failure(self, stored: StoredApp, app: Application, previous: AppStatus, message: str, level: int,
-                     now: datetime) -> None:
-        fresh = [{"type": COMPARISON_ERROR, "message": message}]
-        self.env.store.apps.put_status(stored.namespace, stored.name, replace(
-            previous,
-            sync_status="Unknown",
-            health_status="Unknown",
-            health_message=message,
-            conditions=self._conditions(previous, fresh, now),
-            compared_to=compared_to(app),
-            reconciled_at=now,
-            next_poll_at=self._next_poll(now) if level >= _POLL else previous.next_poll_at or self._next_poll(now),
-        ))

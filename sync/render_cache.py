@@ -19,8 +19,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import os
 import threading
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,8 @@ from typing import Any
 from sync.models import Manifest
 
 __all__ = ["CachedRender", "RenderCache", "digest"]
+
+log = logging.getLogger(__name__)
 
 
 def digest(value: Any) -> str:
@@ -132,13 +136,23 @@ class RenderCache:
         deps_path = self._file(identity, "deps")
         if path is None or deps_path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.warning("render cache: cannot create %s: %s", path.parent, exc.strerror or exc)
+            return
         body = {
             "commit": entry.commit,
             "deps": list(entry.deps),
             "manifests": [{"obj": m.obj, "source": m.source, "index": m.index} for m in entry.manifests],
         }
         for target, data in ((path, body), (deps_path, list(entry.deps))):
-            tmp = target.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data))
-            tmp.replace(target)
+            # one temp file per writer (threads of one process render the same source at once, e.g. two sync
+            # requests for one app): a shared name let one writer's rename steal the other's file
+            tmp = target.with_name(f"{target.stem}.{os.getpid()}.{threading.get_ident()}.{uuid.uuid4().hex}.tmp")
+            try:
+                tmp.write_text(json.dumps(data))
+                tmp.replace(target)
+            except OSError as exc:  # the disk copy is an optimisation: a write that fails is a later miss
+                log.warning("render cache: cannot write %s: %s", target.name, exc.strerror or exc)
+                tmp.unlink(missing_ok=True)

@@ -9,8 +9,9 @@ Values, lowest to highest precedence: the chart's ``values.yaml`` < ``valueFiles
 ``valuesObject`` (the object wins when both are set) < ``parameters`` (``--set``, or ``--set-string`` with
 ``forceString``). The release name is ``helm.releaseName`` or the app name; the namespace is
 ``helm.namespace`` or the destination namespace. CRDs from ``crds/`` come first unless ``skipCrds``.
-Output files other than manifests (``NOTES.txt``) are dropped. Value files are parsed with
-``config.yamlsafe`` (duplicate keys are errors, deliberate difference 7).
+Output files other than manifests (``NOTES.txt``) are dropped. Chart dependencies must be vendored under
+``charts/``; a declared one that is missing is an error (never downloaded, never silently dropped). Value
+files are parsed with ``config.yamlsafe`` (duplicate keys are errors, deliberate difference 7).
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ def collect_values(
     return values
 
 
+def _check_dependencies(chart: Any) -> None:
+    """Every dependency Chart.yaml declares must be vendored under ``charts/`` (``helm template``'s "found in
+    Chart.yaml, but missing in charts/ directory"). The SDK would render without it — silently dropping the
+    subchart's objects, which a pruning sync would then delete. Nothing is ever downloaded (REPO-10)."""
+    metadata = chart.metadata if isinstance(chart.metadata, Mapping) else {}
+    declared = metadata.get("dependencies") or []
+    loaded = {d.get("name") for d in (chart.dependencies or []) if isinstance(d, Mapping)}
+    missing = sorted(str(d.get("name")) for d in declared if isinstance(d, Mapping) and d.get("name") not in loaded)
+    if missing:
+        raise RenderToolError(
+            f"helm chart dependencies {missing} are declared in Chart.yaml but missing in the charts/ directory; "
+            "chart dependencies are never downloaded: vendor them (helm dependency build) and commit charts/")
+
+
 def render_helm(
     app_dir: Path,
     *,
@@ -133,6 +148,7 @@ def render_helm(
     rendered: list[tuple[str, str]] = []
     try:
         with helm.Chart.load(str(app_dir)) as chart:
+            _check_dependencies(chart)
             if not options.skip_crds:
                 rendered.extend((crd["filename"], crd["data"]) for crd in chart.crds)
             output = chart.render(values, name=release, namespace=ns, is_install=True)

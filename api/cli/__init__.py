@@ -10,7 +10,8 @@ import sys
 
 import typer
 
-from api.cli import admin, app_cmd, audit, check, proj, sandbox_cmd
+from api.cli import admin, app_cmd, audit, check, proj, sandbox_cmd, serve_cmd
+from api.cli import login as login_cmd
 
 __all__ = ["cli", "main"]
 
@@ -27,6 +28,9 @@ cli.add_typer(proj.app, name="proj")
 cli.add_typer(app_cmd.app, name="app")
 cli.add_typer(audit.app, name="audit")
 cli.command(name="sandbox")(sandbox_cmd.sandbox)
+cli.command(name="serve")(serve_cmd.serve)
+cli.command(name="login")(login_cmd.login)
+cli.command(name="logout")(login_cmd.logout)
 
 
 def main() -> None:

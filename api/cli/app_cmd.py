@@ -1,4 +1,6 @@
-"""``syncwarden app``: applications (render manifests offline; create/get/diff/sync/... come with the sync core).
+"""``syncwarden app``: applications. ``manifests`` renders offline; ``create|get|list|diff|sync|history|rollback|
+delete`` work in local mode (:mod:`api.cli.app_ops`, :mod:`api.cli.app_sync`): the local database and a
+kubeconfig context, with the reconciler running in this process.
 
 ``app manifests APP.yaml`` renders an Argo CD Application's source the way the reconciler will (same code:
 ``sync.render``), without a server or a cluster: exit 0 with the objects on stdout, 2 when the app, its
@@ -17,6 +19,7 @@ from typing import Annotated
 
 import typer
 
+from api.cli import app_ops, app_remote, app_sync
 from api.cli.common import EXIT_INVALID, EXIT_RETRY, fail
 from config import yamlsafe
 from config.settings import load_settings
@@ -26,6 +29,15 @@ from sync.models import Application, InvalidApplication
 __all__ = ["app", "load_application_file", "manifests"]
 
 app = typer.Typer(help="Applications.", no_args_is_help=True)
+app.command("create")(app_ops.create)
+# with --server (or SYNCWARDEN_SERVER, or after `syncwarden login`) these talk to a server: api.cli.app_remote
+app.command("get")(app_remote.server_mode(app_ops.get, app_remote.get))
+app.command("list")(app_remote.server_mode(app_ops.list_apps, app_remote.list_apps))
+app.command("diff")(app_ops.diff)
+app.command("sync")(app_remote.server_mode(app_sync.sync, app_remote.sync))
+app.command("history")(app_remote.server_mode(app_ops.history, app_remote.history))
+app.command("rollback")(app_remote.server_mode(app_ops.rollback, app_remote.rollback))
+app.command("delete")(app_remote.server_mode(app_ops.delete, app_remote.delete))
 
 
 class ManifestFormat(str, Enum):

@@ -1,10 +1,11 @@
 """``syncwarden audit``: query, export and verify the tamper-evident audit log; export signed checkpoints;
 apply retention.
 
-Works on the local database through ``policy.store``. ``verify`` exits 0 when the chain is intact and 1
-when it is not, naming the first bad record; checkpoints from ``export-checkpoint`` (kept outside the
-database) let it detect a cut-off tail as well. Times are RFC 3339 with an offset, or a duration (``24h``,
-``7d``) meaning that long ago.
+Works on the local database through ``policy.store``, or with ``--server`` (``SYNCWARDEN_SERVER``,
+``syncwarden login``) on a server's ``/api/v1/audit`` (:mod:`api.cli.audit_remote`) with the same output.
+``verify`` exits 0 when the chain is intact and 1 when it is not, naming the first bad record; checkpoints from
+``export-checkpoint`` (kept outside the database) let it detect a cut-off tail as well. Times are RFC 3339 with
+an offset, or a duration (``24h``, ``7d``) meaning that long ago.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+import api.cli.audit_remote as audit_remote
 from api.cli.common import EXIT_DENIED, EXIT_RETRY, Output, console, emit, err_console, fail
 from api.cli.local_store import cli_context, local_store, signing_keys
+from api.cli.remote import AuthTokenOpt, ServerOpt, target
 from policy import audit, audit_verify, tokens
 from policy.store import audit_read
 
@@ -101,14 +104,20 @@ def query(
     cursor: Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")] = None,
     newest_first: Annotated[bool, typer.Option("--newest-first")] = False,
     output: Annotated[QueryOutput, typer.Option("-o", "--output")] = QueryOutput.table,
+    server: ServerOpt = None,
+    auth_token: AuthTokenOpt = None,
 ) -> None:
     """One page of audit records matching every given filter."""
     flt = _filter(datetime.now(UTC), since, until, project, app_name, actor, action, result, request_id)
-    with local_store() as store:
-        try:
-            page = audit_read.query(store.engine, flt, cursor=cursor, limit=limit, newest_first=newest_first)
-        except ValueError as exc:
-            fail(str(exc))
+    remote = target(server, auth_token)
+    if remote is not None:
+        page = audit_remote.query(remote, flt, cursor=cursor, limit=limit, newest_first=newest_first)
+    else:
+        with local_store() as store:
+            try:
+                page = audit_read.query(store.engine, flt, cursor=cursor, limit=limit, newest_first=newest_first)
+            except ValueError as exc:
+                fail(str(exc))
     if output is QueryOutput.csv:
         for chunk in audit_read.export_csv(page.records):
             sys.stdout.write(chunk)
@@ -137,9 +146,16 @@ def export(
     action: ActionOpt = None,
     result: ResultOpt = None,
     request_id: RequestOpt = None,
+    server: ServerOpt = None,
+    auth_token: AuthTokenOpt = None,
 ) -> None:
     """Every matching record to stdout, streamed in seq order."""
     flt = _filter(datetime.now(UTC), since, until, project, app_name, actor, action, result, request_id)
+    remote = target(server, auth_token)
+    if remote is not None:
+        for chunk in audit_remote.export(remote, flt, fmt=fmt.value):
+            sys.stdout.write(chunk)
+        return
     with local_store() as store:
         records = audit_read.iter_records(store.engine, flt)
         chunks = audit_read.export_jsonl(records) if fmt is ExportFormat.jsonl else audit_read.export_csv(records)
@@ -184,12 +200,20 @@ def verify(
     checkpoint: Annotated[
         list[Path] | None, typer.Option("--checkpoint", help="Checkpoint file from export-checkpoint (repeatable).")
     ] = None,
+    server: ServerOpt = None,
+    auth_token: AuthTokenOpt = None,
 ) -> None:
     """Check the whole hash chain. Exit 0 intact, 1 tampered (naming the first bad record)."""
-    with local_store() as store:
-        keys = signing_keys(store)
-        points = _read_checkpoints(checkpoint or [], keys)
-        outcome = audit_read.verify(store.engine, keys=keys, checkpoints=points)
+    remote = target(server, auth_token)
+    if remote is not None:
+        if checkpoint:
+            fail("--checkpoint needs the signing keys: verify checkpoints locally, not with --server")
+        outcome = audit_remote.verify(remote)
+    else:
+        with local_store() as store:
+            keys = signing_keys(store)
+            points = _read_checkpoints(checkpoint or [], keys)
+            outcome = audit_read.verify(store.engine, keys=keys, checkpoints=points)
     if outcome.ok:
         console().print(
             f"audit chain intact: {outcome.checked} records verified, last seq {outcome.last_seq}", markup=False

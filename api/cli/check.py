@@ -2,6 +2,10 @@
 
 Exit 0 when every app is allowed, 1 when any is denied, 2 on invalid input (the message names the file and
 field), 3 when it could not decide (e.g. the app's repository could not be fetched).
+
+With ``--server`` (``SYNCWARDEN_SERVER``, ``syncwarden login``) the server decides (``POST
+/api/v1/admission/check``, :mod:`api.cli.check_remote`) and the output is the same; there ``--project`` may also
+name a project stored on the server instead of a file.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import typer
 
 from api import check as service
 from api import report
+from api.cli import check_remote
 from api.cli.common import EXIT_DENIED, EXIT_OK, EXIT_RETRY, fail
+from api.cli.remote import AuthTokenOpt, ServerOpt, target
 from config.settings import load_settings
 from sync import render
 from sync.application import Application
@@ -62,22 +68,27 @@ def check(
         typer.Option("--api-resources", help="Output of `kubectl api-resources` for the target cluster."),
     ] = None,
     output: Annotated[CheckFormat, typer.Option("-o", "--output", help="Output format.")] = CheckFormat.text,
+    server: ServerOpt = None,
+    auth_token: AuthTokenOpt = None,
 ) -> None:
     """May these apps put these manifests into their destinations now? Exit 0 allowed, 1 denied, 2 invalid."""
     when = parse_time(at) if at else datetime.now(UTC)
+    remote = target(server, auth_token)
+    if remote is not None and api_resources is not None:
+        fail("--api-resources describes a cluster to the offline check; the server knows its clusters (drop --server)")
     try:
-        projects = service.load_projects(project)
+        stored_name = str(project) if remote is not None and not project.exists() else None
+        projects = service.load_projects(project) if stored_name is None else None
         apps = service.load_apps(app)
         objects = service.load_manifests(manifests) if manifests else None
-        result = service.run_check(
-            projects=projects,
-            apps=apps,
-            manifests=objects,
-            at=when,
-            sync=sync.value,
-            api_resources=api_resources,
-            render=_renderer() if objects is None else None,
-        )
+        render = _renderer() if objects is None else None
+        if remote is not None:
+            result = check_remote.run_check(remote, project_name=stored_name, projects=projects, apps=apps,
+                                            manifests=objects, render=render, at=when, sync=sync.value)
+        else:
+            assert projects is not None
+            result = service.run_check(projects=projects, apps=apps, manifests=objects, at=when, sync=sync.value,
+                                       api_resources=api_resources, render=render)
     except service.CheckInputError as exc:
         fail(str(exc))
     renderers = {

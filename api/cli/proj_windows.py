@@ -10,7 +10,12 @@ AppProject file (Argo CD YAML, loaded by ``policy.project.AppProject``) and eval
   changes next, and every window edge in the next ``--days`` days;
 * ``--ics``: the windows' open periods in that range as an iCalendar file (deny and allow windows).
 
-Exit codes: 0 (the answer was printed, whatever it is), 2 for bad input (the message names the file and field).
+In server mode (``--api-server URL``, ``SYNCWARDEN_SERVER`` or ``syncwarden login``; ``--server`` here is the
+app's destination) a ``--project`` that names no file is the name of a project on the server, which evaluates
+(``/api/v1/projects/{name}/syncwindows`` and ``windows.ics``); the output is the same.
+
+Exit codes: 0 (the answer was printed, whatever it is), 2 for bad input (the message names the file and field);
+in server mode also 1 (denied) and 3 (server unavailable).
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from typing import Annotated, Any
 
 import typer
 
+import api.cli.proj_remote as proj_remote
 from api.cli.check import parse_time
 from api.cli.common import Output, console, emit, fail
+from api.cli.remote import AuthTokenOpt
+from api.cli.remote import target as target_of
 from policy import ical
 from policy import windows as sync_windows
 from policy.errors import InvalidProject
@@ -61,6 +69,10 @@ def windows(
     days: Annotated[int, typer.Option("--days", min=1, max=366, help="Look-ahead for transitions and --ics.")] = 7,
     ics: Annotated[bool, typer.Option("--ics", help="Print the freeze calendar as iCalendar instead.")] = False,
     output: Annotated[Output, typer.Option("-o", "--output", help="Output format.")] = Output.table,
+    api_server: Annotated[
+        str | None, typer.Option("--api-server", help="Ask this syncwarden server (--server is the app's).")
+    ] = None,
+    auth_token: AuthTokenOpt = None,
 ) -> None:
     """List a project's sync windows; with --app, whether syncs may run now and the coming transitions."""
     when = parse_time(at) if at else datetime.now(UTC)
@@ -70,10 +82,24 @@ def windows(
         fail("--namespace, --server and --cluster-name describe an app: give --app too")
     if ics and output is not Output.table:
         fail("--ics prints iCalendar; it cannot be combined with -o")
+    target = {"app": app or "", "namespace": namespace, "server": server, "cluster_name": cluster_name}
+    remote = None if project.is_file() else target_of(api_server, auth_token)
+    if remote is not None:
+        if ics:
+            text = proj_remote.windows_calendar(remote, str(project), target, app=app, at=when, days=days)
+            sys.stdout.write(text)
+            return
+        remote_report, remote_items = proj_remote.windows_report(
+            remote, str(project), target, app=app, at=when, days=days
+        )
+        if output is Output.table:
+            _print_table(remote_report, remote_items, days)
+        else:
+            emit(remote_report, output)
+        return
     loaded = _load(project)
     items = loaded.sync_windows or ()
     end = when + timedelta(days=days)
-    target = {"app": app or "", "namespace": namespace, "server": server, "cluster_name": cluster_name}
     try:
         if ics:
             chosen = [w for w in items if app is None or w.matches(**target)]

@@ -10,13 +10,16 @@ admission webhook (``POST /api/v1/admission/review``, AdmissionReview v1).
   project's kind and namespace gates and its sync windows for a *manual* sync decide; every owning project must
   allow. Objects outside every project's namespaces, and cluster-scoped objects, are allowed. The caller (the
   API server, with a token configured in its webhook kubeconfig) needs ``projects, get, *``; the cluster is
-  named by the ``server`` query parameter (default: the in-cluster URL).
+  named by the ``server`` query parameter (default: the in-cluster URL). A stored project that cannot be loaded
+  fails closed: a change in a namespace it may own (judged from its raw destinations; unreadable ones count as
+  owning) is denied with a reason naming the project, and a log line.
 
 Each decision is written to the audit log and counted in ``/metrics``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
@@ -33,7 +36,7 @@ from api.schemas import ERRORS, AdmissionCheckRequest, CheckReportPublic
 from api.state import AppState
 from config import yamlsafe
 from policy import audit, patterns
-from policy.decision import Decision
+from policy.decision import Code, Decision, Violation
 from policy.errors import InvalidProject
 from policy.evaluate import IN_CLUSTER_SERVER, AppTarget, ObjectRef, evaluate
 from policy.kinds import KindTable
@@ -43,6 +46,8 @@ from sync.manifests import ManifestError, manifests_from_documents, parse_text
 from sync.models import Manifest
 
 __all__ = ["router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1/admission", tags=["admission"], responses=ERRORS)
 
@@ -89,7 +94,11 @@ def _projects(
         return loaded
     names = {body.project} if body.project else {app.project or "default" for app, _ in apps}
     found: dict[str, AppProject] = {}
+    cached = state.policy.projects()  # parsed once per project version, refreshed with the Authorizer
     for name in sorted(names):
+        if name in cached:
+            found[name] = cached[name]
+            continue
         stored = state.store.projects.find(name)
         if stored is None:
             raise ApiError(404, f"project {name!r} not found")
@@ -208,10 +217,52 @@ def _object_name(req: AdmissionRequest) -> str:
     return ""
 
 
+def _may_own(manifest: Mapping[str, Any] | None, namespace: str, server: str) -> bool:
+    """Whether a stored project that cannot be loaded may own ``namespace``: judged from its raw destinations;
+    anything unreadable counts as owning (fail closed)."""
+    spec = manifest.get("spec") if isinstance(manifest, Mapping) else None
+    destinations = spec.get("destinations", []) if isinstance(spec, Mapping) else None
+    if not isinstance(destinations, list):
+        return True
+    for dest in destinations:
+        if not isinstance(dest, Mapping):
+            return True
+        pattern, dest_server, dest_name = dest.get("namespace"), dest.get("server"), dest.get("name")
+        if not isinstance(pattern, str) or not isinstance(dest_server, str | None) or not isinstance(
+                dest_name, str | None):
+            return True
+        if not pattern or pattern.startswith("!") or pattern == "*" or not patterns.glob_match(pattern, namespace):
+            continue
+        if dest_server is None and dest_name is None:
+            return True
+        if dest_server is not None and patterns.glob_match(dest_server.lstrip("!"), server):
+            return True
+        if dest_name is not None and server == IN_CLUSTER_SERVER:
+            return True
+    return False
+
+
+def _broken_denials(state: AppState, namespace: str, server: str) -> list[tuple[str, Decision]]:
+    """A denial per stored project that cannot be loaded and may own ``namespace`` (fail closed, logged)."""
+    denials: list[tuple[str, Decision]] = []
+    for name, why in sorted(state.policy.broken().items()):
+        stored = state.store.projects.find(name)
+        if stored is None or not _may_own(stored.manifest, namespace, server):
+            continue
+        log.error("admission review in namespace %r denied: stored project %r cannot be loaded: %s",
+                  namespace, name, why)
+        denials.append((name, Decision.deny(Violation(
+            Code.POLICY_ERROR, f"project {name!r} cannot be loaded, so changes in namespace {namespace!r} it may own "
+            "are denied", "spec", "project"))))
+    return denials
+
+
 def _review(state: AppState, review: AdmissionReview, server: str, ctx: audit.AuditContext) -> dict[str, Any]:
     req = review.request
     owners = [p for p in state.policy.projects().values() if req.namespace and _owns(p, req.namespace, server)]
     decisions: list[tuple[str, Decision]] = []
+    if req.namespace and req.operation != "CONNECT":
+        decisions.extend(_broken_denials(state, req.namespace, server))
     if owners and req.operation != "CONNECT":
         kinds = KindTable.builtin()
         if kinds.namespaced(req.kind.group, req.kind.kind) is None:

@@ -1,13 +1,17 @@
 """Appending to the audit chain: the group-commit writer, in-transaction appends, checkpoints, retention.
 
-Who calls: ``api`` (every decision and change, through :meth:`AuditLog.append`), the other policy stores
+Who calls: ``api`` (every decision and change, through :meth:`AuditLog.append`, or
+:meth:`AuditLog.append_async` from a coroutine), the other policy stores
 (:func:`append_in` inside their own write transaction, so a change and its record commit together or not
 at all), the CLI and ``bench/audit.py``. Reading (query, export, verify) is in ``audit_read.py``.
 
 Group commit: one writer thread per process. Concurrent :meth:`AuditLog.append` callers serialise their
 event in their own thread, join the batch that is filling, and block until the transaction holding that
 batch commits; while one batch commits the next one fills, so throughput grows with concurrency without
-giving up durability (an event is acknowledged only after its commit). Several processes or replicas
+giving up durability (an event is acknowledged only after its commit). A thread waits on a lock of its own
+that the writer releases; a coroutine awaits a future that the writer settles with one call per event
+loop and batch. A batch holds at most ``max_batch`` events; the writer's transaction itself (sealing,
+the fewest database calls on a connection it owns) is in ``audit_writer.py``. Several processes or replicas
 extend one chain: every batch locks the ``audit_head`` row (``SELECT ... FOR UPDATE`` on PostgreSQL,
 ``BEGIN IMMEDIATE`` on SQLite) and reads the last seq and hash from it. When a batch cannot be written,
 every caller in it gets :class:`policy.audit.AuditUnavailable` and must refuse its change.
@@ -15,12 +19,15 @@ every caller in it gets :class:`policy.audit.AuditUnavailable` and must refuse i
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import collections
 import logging
+import sqlite3
 import threading
+from _thread import allocate_lock as _allocate_lock
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg
 import sqlalchemy as sa
@@ -28,24 +35,11 @@ from sqlalchemy.engine import Engine
 
 from policy import audit, audit_verify
 from policy.store import db, tables
+from policy.store.audit_writer import BatchWriter, describe, insert_rows
 
 __all__ = ["AuditLog", "append_in", "append_prepared", "insert_records", "read_anchor"]
 
 log = logging.getLogger(__name__)
-
-_COLUMNS = [c.name for c in tables.audit_records.columns]
-# Built from the table definition only (no user input), hence the string formatting.
-_COPY_SQL = f"COPY audit_records ({', '.join(_COLUMNS)}) FROM STDIN"
-_ROW_MARKS = "(" + ", ".join("?" for _ in _COLUMNS) + ")"
-#: rows per INSERT statement on SQLite: 15 columns x 64 rows stays below the 999 host parameters that
-#: SQLite builds before 3.32 allow
-_ROWS_PER_INSERT = 64
-
-
-@functools.lru_cache(maxsize=64)
-def _multi_insert_sql(rows: int) -> str:
-    return f"INSERT INTO audit_records ({', '.join(_COLUMNS)}) VALUES " + ", ".join([_ROW_MARKS] * rows)  # noqa: S608
-
 
 #: how long an append waits for its batch's commit before reporting the log unavailable, in seconds
 DEFAULT_APPEND_TIMEOUT = 60.0
@@ -63,24 +57,15 @@ def read_head(conn: sa.Connection, *, lock: bool = True) -> tuple[int, str, int]
 
 
 def insert_records(conn: sa.Connection, records: Sequence[audit.AuditRecord]) -> None:
-    """Bulk insert already-sealed records (COPY on PostgreSQL, executemany on SQLite). No head update."""
+    """Bulk insert already-sealed records (COPY on PostgreSQL, multi-row INSERTs on SQLite) through the
+    driver connection under ``conn``'s transaction. No head update."""
     if not records:
         return
-    if conn.dialect.name == "postgresql":
-        raw: Any = conn.connection.driver_connection
-        try:
-            with raw.cursor() as cursor, cursor.copy(_COPY_SQL) as copy:
-                for record in records:
-                    copy.write_row(record)
-        except psycopg.Error as exc:  # raw COPY bypasses SQLAlchemy's exception wrapping
-            raise audit.AuditUnavailable(f"the audit log cannot be written: {type(exc).__name__}") from None
-        return
-    # One multi-row INSERT per chunk instead of executemany: the driver then releases and re-takes the GIL
-    # once per chunk rather than once per row, which is what lets the writer keep up under many threads.
-    for start in range(0, len(records), _ROWS_PER_INSERT):
-        chunk = records[start : start + _ROWS_PER_INSERT]
-        params = [value for record in chunk for value in record]
-        conn.exec_driver_sql(_multi_insert_sql(len(chunk)), tuple(params))
+    raw: Any = conn.connection.driver_connection
+    try:
+        insert_rows(raw, records, postgres=conn.dialect.name == "postgresql")
+    except (psycopg.Error, sqlite3.Error) as exc:  # raw driver calls bypass SQLAlchemy's exception wrapping
+        raise audit.AuditUnavailable(f"the audit log cannot be written: {describe(exc)}") from None
 
 
 def set_head(conn: sa.Connection, record: audit.AuditRecord) -> None:
@@ -94,12 +79,7 @@ def set_head(conn: sa.Connection, record: audit.AuditRecord) -> None:
 def append_prepared(conn: sa.Connection, events: Sequence[audit.PreparedEvent]) -> list[audit.AuditRecord]:
     """Seal ``events`` after the current head and insert them, inside the caller's write transaction."""
     seq, prev_hash, last_time = read_head(conn)
-    records: list[audit.AuditRecord] = []
-    for event in events:
-        seq += 1
-        record = event.seal(seq=seq, prev_hash=prev_hash, min_time_us=last_time)
-        records.append(record)
-        prev_hash, last_time = record.hash, record.time_us
+    records = audit.seal_all(events, seq=seq, prev_hash=prev_hash, min_time_us=last_time)
     insert_records(conn, records)
     if records:
         set_head(conn, records[-1])
@@ -118,17 +98,51 @@ def append_in(conn: sa.Connection, event: audit.AuditEvent) -> audit.AuditRecord
     except audit.AuditUnavailable:
         raise
     except (sa.exc.SQLAlchemyError, OSError) as exc:
-        raise audit.AuditUnavailable(f"the audit log cannot be written: {_describe(exc)}") from None
+        raise audit.AuditUnavailable(f"the audit log cannot be written: {describe(exc)}") from None
 
 
 class _Batch:
-    __slots__ = ("done", "error", "events", "records")
+    """The events of one transaction and, for each, the lock its caller blocks on until the commit."""
+
+    __slots__ = ("error", "events", "records", "waiters")
 
     def __init__(self) -> None:
         self.events: list[audit.PreparedEvent] = []
+        #: per event, how its caller learns of the commit (or the failure): a held lock that the writer
+        #: releases (a thread), or an ``_AsyncWaiter`` settled on its event loop (a coroutine). A lock per
+        #: caller rather than one shared Event: 256 woken callers do not then queue on the Event's lock.
+        self.waiters: list[Any] = []
         self.records: list[audit.AuditRecord] = []
         self.error: BaseException | None = None
-        self.done = threading.Event()
+
+
+class _AsyncWaiter(NamedTuple):
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[audit.AuditRecord]
+    timer: asyncio.TimerHandle
+
+
+def _settle(batch: _Batch, waiters: list[tuple[int, _AsyncWaiter]]) -> None:
+    """On the waiters' event loop: resolve their futures with their records or the batch's error."""
+    for index, waiter in waiters:
+        waiter.timer.cancel()
+        if waiter.future.done():  # timed out or cancelled meanwhile
+            continue
+        if batch.error is None:
+            waiter.future.set_result(batch.records[index])
+        else:
+            waiter.future.set_exception(_unavailable(batch.error))
+
+
+def _expire(future: asyncio.Future[audit.AuditRecord], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(audit.AuditUnavailable(f"the audit record was not committed within {timeout}s"))
+
+
+def _unavailable(error: BaseException) -> audit.AuditUnavailable:
+    if isinstance(error, audit.AuditUnavailable):
+        return audit.AuditUnavailable(str(error))
+    return audit.AuditUnavailable(f"the audit log cannot be written: {describe(error)}")
 
 
 class AuditLog:
@@ -143,6 +157,8 @@ class AuditLog:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pending = _Batch()
+        #: batches that reached ``max_batch`` and wait for the writer, oldest first
+        self._full: collections.deque[_Batch] = collections.deque()
         self._thread: threading.Thread | None = None
         self._closed = False
         #: committed transactions and the events in them (events / batches is the group-commit factor)
@@ -156,24 +172,48 @@ class AuditLog:
         must then refuse the change), ``ValueError``/``TypeError`` for a malformed event.
         """
         prepared = audit.prepare(event)
+        waiter = _allocate_lock()
+        waiter.acquire()
+        batch, index = self._enqueue(prepared, waiter)
+        if not waiter.acquire(timeout=self._append_timeout):
+            raise audit.AuditUnavailable(f"the audit record was not committed within {self._append_timeout}s")
+        if batch.error is not None:
+            raise _unavailable(batch.error) from None
+        return batch.records[index]
+
+    async def append_async(self, event: audit.AuditEvent) -> audit.AuditRecord:
+        """:meth:`append` for a coroutine: awaits the commit without holding a thread.
+
+        The same guarantee (the record is returned only after its transaction committed) and the same
+        errors. The writer settles all of one event loop's callers in a batch with one wake-up of that loop.
+        """
+        prepared = audit.prepare(event)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[audit.AuditRecord] = loop.create_future()
+        timer = loop.call_later(self._append_timeout, _expire, future, self._append_timeout)
+        try:
+            self._enqueue(prepared, _AsyncWaiter(loop, future, timer))
+            return await future
+        finally:  # settled, failed, or the caller was cancelled: the timeout is no longer needed
+            timer.cancel()
+
+    def _enqueue(self, prepared: audit.PreparedEvent, waiter: Any) -> tuple[_Batch, int]:
         with self._lock:
             if self._closed:
                 raise audit.AuditUnavailable("the audit log is closed")
             batch = self._pending
             index = len(batch.events)
             batch.events.append(prepared)
+            batch.waiters.append(waiter)
+            if index + 1 >= self._max_batch:  # full: later callers go into the next transaction
+                self._full.append(batch)
+                self._pending = _Batch()
             if index == 0:
                 self._wake.notify()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                 self._thread.start()
-        if not batch.done.wait(self._append_timeout):
-            raise audit.AuditUnavailable(f"the audit record was not committed within {self._append_timeout}s")
-        if isinstance(batch.error, audit.AuditUnavailable):
-            raise audit.AuditUnavailable(str(batch.error)) from None
-        if batch.error is not None:
-            raise audit.AuditUnavailable(f"the audit log cannot be written: {_describe(batch.error)}") from None
-        return batch.records[index]
+        return batch, index
 
     def close(self) -> None:
         """Write what is pending, then stop the writer thread."""
@@ -185,32 +225,36 @@ class AuditLog:
             thread.join()
 
     def _run(self) -> None:
-        while True:
-            with self._lock:
-                while not self._pending.events and not self._closed:
-                    self._wake.wait()
-                if not self._pending.events:
-                    return
-                batch, self._pending = self._pending, _Batch()
-            try:
-                batch.records = self._write(batch.events)
-                self.batches_written += 1
-                self.events_written += len(batch.records)
-            except (sa.exc.SQLAlchemyError, OSError, audit.AuditUnavailable) as exc:
-                log.error("audit batch of %d events not written: %s", len(batch.events), _describe(exc))
-                batch.error = exc
-            except Exception as exc:
-                log.exception("audit writer failed on a batch of %d events", len(batch.events))
-                batch.error = exc
-            finally:
-                batch.done.set()
+        writer = BatchWriter(self._engine)
+        try:
+            while True:
+                with self._lock:
+                    while not self._pending.events and not self._full and not self._closed:
+                        self._wake.wait()
+                    if not self._pending.events and not self._full:
+                        return
+                    batch = self._take()
+                try:
+                    batch.records = writer.write(batch.events)
+                    self.batches_written += 1
+                    self.events_written += len(batch.records)
+                except audit.AuditUnavailable as exc:
+                    log.error("audit batch of %d events not written: %s", len(batch.events), exc)
+                    batch.error = exc
+                except Exception as exc:
+                    log.exception("audit writer failed on a batch of %d events", len(batch.events))
+                    batch.error = exc
+                finally:
+                    _wake_callers(batch)
+        finally:
+            writer.close()
 
-    def _write(self, events: list[audit.PreparedEvent]) -> list[audit.AuditRecord]:
-        with db.write_connection(self._engine) as conn, conn.begin():
-            records: list[audit.AuditRecord] = []
-            for start in range(0, len(events), self._max_batch):
-                records.extend(append_prepared(conn, events[start : start + self._max_batch]))
-            return records
+    def _take(self) -> _Batch:
+        """The oldest full batch, else the filling one. Lock held."""
+        if self._full:
+            return self._full.popleft()
+        batch, self._pending = self._pending, _Batch()
+        return batch
 
     # --- checkpoints and retention -------------------------------------------------------------------
 
@@ -260,6 +304,21 @@ class AuditLog:
             return int(deleted)
 
 
+def _wake_callers(batch: _Batch) -> None:
+    """Release the threads of ``batch`` and hand each event loop its coroutines' results in one call."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[int, _AsyncWaiter]]] = {}
+    for index, waiter in enumerate(batch.waiters):
+        if isinstance(waiter, _AsyncWaiter):
+            by_loop.setdefault(waiter.loop, []).append((index, waiter))
+        else:
+            waiter.release()
+    for loop, waiters in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, batch, waiters)
+        except RuntimeError:  # the loop was closed: nobody is waiting any more
+            log.warning("audit: %d results for a closed event loop dropped", len(waiters))
+
+
 def read_anchor(conn: sa.Connection) -> audit_verify.Checkpoint | None:
     row = conn.execute(sa.select(tables.audit_anchor)).first()
     if row is None:
@@ -267,17 +326,6 @@ def read_anchor(conn: sa.Connection) -> audit_verify.Checkpoint | None:
     return audit_verify.Checkpoint(
         seq=int(row.seq), hash=str(row.prev_hash), kind="anchor", signature=str(row.signature)
     )
-
-
-def _describe(exc: BaseException) -> str:
-    """A short reason without SQL text or parameters (which could hold record content)."""
-    if isinstance(exc, audit.AuditUnavailable):
-        return str(exc)
-    orig = getattr(exc, "orig", None)
-    if orig is None:
-        return type(exc).__name__
-    first_line = (str(orig).splitlines() or [""])[0][:200]
-    return f"{type(orig).__name__}: {first_line}"
 
 
 def records_from_rows(rows: Iterable[Any]) -> list[audit.AuditRecord]:

@@ -5,7 +5,8 @@ SQLAlchemy and Alembic live only in this package (import-linter). ``api`` and th
 :class:`SyncStore` per process with :func:`open_sync_store` and hand it to the reconciler and to
 :class:`sync.appservice.AppService`. Modules: ``db`` (engine, migrations; version table
 ``alembic_version_sync``), ``tables``, ``apps`` (apps and status), ``operations`` (operations, history,
-bookkeeping, refresh requests), ``records`` (what they return, and the error tree).
+bookkeeping, refresh requests), ``leases`` (which replica reconciles which app),
+``records`` (what they return, and the error tree).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Engine
 
 from sync.store import db
 from sync.store.apps import AppStore
+from sync.store.leases import Lease, LeaseStore
 from sync.store.operations import OperationStore
 from sync.store.records import (
     AppExists,
@@ -40,6 +42,8 @@ __all__ = [
     "AppStore",
     "AutoSyncRecord",
     "HistoryEntry",
+    "Lease",
+    "LeaseStore",
     "OperationInProgress",
     "OperationRecord",
     "OperationStore",
@@ -59,6 +63,8 @@ class SyncStore:
     engine: Engine
     apps: AppStore
     operations: OperationStore
+    #: app leases shared by ``serve`` replicas (:mod:`sync.leases`)
+    leases: LeaseStore
 
     def close(self) -> None:
         self.engine.dispose()
@@ -69,4 +75,5 @@ def open_sync_store(url: str, *, pool_size: int = 5, migrate: bool = True) -> Sy
     engine = db.create_engine(url, pool_size=pool_size)
     if migrate:
         db.migrate(engine)
-    return SyncStore(engine=engine, apps=AppStore(engine), operations=OperationStore(engine))
+    return SyncStore(engine=engine, apps=AppStore(engine), operations=OperationStore(engine),
+                     leases=LeaseStore(engine))

@@ -9,8 +9,9 @@ the reconciler cannot read; an invalid manifest raises ``InvalidApplication`` na
 
 from __future__ import annotations
 
+import builtins
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,10 +22,12 @@ from sync.application import Application
 from sync.store import db, tables
 from sync.store.records import AppExists, AppNotFound, AppStatus, StoredApp, VersionConflict
 
-__all__ = ["AppStore", "dump"]
+__all__ = ["AppStore", "StatusIndex", "dump"]
 
 _A = tables.apps
 _S = tables.status
+#: keys per IN (...) list: well below every backend's limit on bound parameters
+_CHUNK = 500
 _APP_TABLES = (tables.refresh_requests, tables.autosync, tables.history, tables.operations, tables.status)
 
 
@@ -47,6 +50,60 @@ def _app(row: Any) -> StoredApp:
         updated_at=db.from_micros(row.updated_at),
         deleting_at=_opt_time(row.deleting_at),
     )
+
+
+def _status(row: Any) -> AppStatus:
+    return AppStatus(
+        sync_status=row.sync_status,
+        health_status=row.health_status,
+        health_message=row.health_message,
+        revisions=tuple(json.loads(row.revisions)),
+        resources=json.loads(row.resources),
+        conditions=json.loads(row.conditions),
+        compared_to=row.compared_to,
+        reconciled_at=_opt_time(row.reconciled_at),
+        next_poll_at=_opt_time(row.next_poll_at),
+    )
+
+
+def _status_values(status: AppStatus) -> dict[str, Any]:
+    return {
+        "sync_status": status.sync_status,
+        "health_status": status.health_status,
+        "health_message": status.health_message,
+        "revisions": dump(list(status.revisions)),
+        "resources": dump(status.resources),
+        "conditions": dump(status.conditions),
+        "compared_to": status.compared_to,
+        "reconciled_at": None if status.reconciled_at is None else db.micros(status.reconciled_at),
+        "next_poll_at": None if status.next_poll_at is None else db.micros(status.next_poll_at),
+    }
+
+
+class StatusIndex(Mapping[tuple[str, str], AppStatus]):
+    """Statuses read in one query, parsed only when asked for: a pass looks at every app's poll schedule but
+    reads the full status (resources, conditions) only of the apps it compares."""
+
+    def __init__(self, rows: dict[tuple[str, str], Any]) -> None:
+        self._rows = rows
+        self._parsed: dict[tuple[str, str], AppStatus] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> AppStatus:
+        found = self._parsed.get(key)
+        if found is None:
+            found = self._parsed[key] = _status(self._rows[key])
+        return found
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def schedule(self, key: tuple[str, str]) -> tuple[str, datetime | None]:
+        """(compared_to, next_poll_at) of the app, without parsing the rest; ("", None) if never compared."""
+        row = self._rows.get(key)
+        return ("", None) if row is None else (row.compared_to, _opt_time(row.next_poll_at))
 
 
 def _where(table: sa.Table, namespace: str, name: str) -> sa.ColumnElement[bool]:
@@ -80,6 +137,27 @@ class AppStore:
             query = query.where(_A.c.project == project)
         with self._engine.connect() as conn:
             return [_app(row) for row in conn.execute(query)]
+
+    def names(self, *, project: str | None = None) -> builtins.list[tuple[str, str, str]]:
+        """(namespace, name, project) of every app, sorted, without reading the specs (the API's listing filter
+        and the replicas' lease round)."""
+        query = sa.select(_A.c.namespace, _A.c.name, _A.c.project).order_by(_A.c.namespace, _A.c.name)
+        if project is not None:
+            query = query.where(_A.c.project == project)
+        with self._engine.connect() as conn:
+            return [(row.namespace, row.name, row.project) for row in conn.execute(query)]
+
+    def many(self, keys: Sequence[tuple[str, str]]) -> builtins.list[StoredApp]:
+        """The apps of ``keys`` that exist, in the order given (one query per 500 keys)."""
+        found: dict[tuple[str, str], StoredApp] = {}
+        with self._engine.connect() as conn:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                where = sa.or_(*(_where(_A, ns, name) for ns, name in chunk))
+                for row in conn.execute(sa.select(_A).where(where)):
+                    app = _app(row)
+                    found[(app.namespace, app.name)] = app
+        return [found[k] for k in keys if k in found]
 
     def create(self, manifest: Mapping[str, Any], *, now: datetime, source: str = "") -> StoredApp:
         """Store a new app; ``InvalidApplication`` naming the field, ``AppExists`` when the name is taken."""
@@ -160,36 +238,39 @@ class AppStore:
         """The last comparison's result; an app never compared has ``Unknown`` sync and health."""
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(_S).where(_where(_S, namespace, name))).first()
-        if row is None:
-            return AppStatus()
-        return AppStatus(
-            sync_status=row.sync_status,
-            health_status=row.health_status,
-            health_message=row.health_message,
-            revisions=tuple(json.loads(row.revisions)),
-            resources=json.loads(row.resources),
-            conditions=json.loads(row.conditions),
-            compared_to=row.compared_to,
-            reconciled_at=_opt_time(row.reconciled_at),
-            next_poll_at=_opt_time(row.next_poll_at),
-        )
+        return AppStatus() if row is None else _status(row)
+
+    def statuses(self) -> StatusIndex:
+        """Every stored status in one query, by (namespace, name) (the reconciler reads them once per pass);
+        an app missing here was never compared."""
+        with self._engine.connect() as conn:
+            return StatusIndex({(row.namespace, row.name): row for row in conn.execute(sa.select(_S))})
 
     def put_status(self, namespace: str, name: str, status: AppStatus) -> None:
-        values = {
-            "sync_status": status.sync_status,
-            "health_status": status.health_status,
-            "health_message": status.health_message,
-            "revisions": dump(list(status.revisions)),
-            "resources": dump(status.resources),
-            "conditions": dump(status.conditions),
-            "compared_to": status.compared_to,
-            "reconciled_at": None if status.reconciled_at is None else db.micros(status.reconciled_at),
-            "next_poll_at": None if status.next_poll_at is None else db.micros(status.next_poll_at),
-        }
+        self.put_statuses([(namespace, name, status)])
+
+    def put_statuses(self, items: Sequence[tuple[str, str, AppStatus]]) -> None:
+        """Write several apps' statuses in one transaction (the reconciler's pass: one commit, not one per
+        app), as one batched UPDATE of the rows that exist and one batched INSERT of the others. All or none
+        are written; an app listed twice keeps its last status."""
+        rows = {(namespace, name): _status_values(status) for namespace, name, status in items}
+        if not rows:
+            return
         with db.write_connection(self._engine) as conn, conn.begin():
-            updated = conn.execute(_S.update().where(_where(_S, namespace, name)).values(**values)).rowcount
-            if not updated:
-                conn.execute(_S.insert().values(namespace=namespace, name=name, **values))
+            existing: set[tuple[str, str]] = set()
+            names = sorted({name for _, name in rows})
+            for i in range(0, len(names), _CHUNK):
+                query = sa.select(_S.c.namespace, _S.c.name).where(_S.c.name.in_(names[i:i + _CHUNK]))
+                existing.update((r.namespace, r.name) for r in conn.execute(query))
+            updates = [{"k_ns": ns, "k_name": name, **values} for (ns, name), values in rows.items()
+                       if (ns, name) in existing]
+            inserts = [{"namespace": ns, "name": name, **values} for (ns, name), values in rows.items()
+                       if (ns, name) not in existing]
+            if updates:
+                conn.execute(_S.update().where(_S.c.namespace == sa.bindparam("k_ns"),
+                                               _S.c.name == sa.bindparam("k_name")), updates)
+            if inserts:
+                conn.execute(_S.insert(), inserts)
 
     # --- helpers -----------------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,7 +37,7 @@ from sync.store.records import (
     StaleOperation,
 )
 
-__all__ = ["OperationStore"]
+__all__ = ["NewHistory", "OperationStore"]
 
 _O = tables.operations
 _H = tables.history
@@ -47,6 +48,53 @@ _LEVELS: dict[str, int] = {"normal": 1, "hard": 2}
 
 def _where(table: sa.Table, namespace: str, name: str) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.namespace == namespace, table.c.name == name)
+
+
+@dataclass(frozen=True)
+class NewHistory:
+    """A history entry to append (:meth:`OperationStore.append_history`), keeping the newest ``limit``."""
+
+    revisions: tuple[str, ...]
+    sources: list[dict[str, Any]]
+    deploy_started_at: datetime
+    deployed_at: datetime
+    initiated_by: Mapping[str, Any]
+    limit: int
+
+
+def _save_state(conn: sa.Connection, namespace: str, name: str, *, op_id: str, state: Mapping[str, Any],
+                phase: str, completed: bool, now: datetime, expected_version: int | None) -> None:
+    values: dict[str, Any] = {"state": dump(dict(state)), "phase": phase, "updated_at": db.micros(now),
+                              "version": _O.c.version + 1}
+    if completed:
+        values.update(request=None, lease_owner=None, lease_until=None)
+    conditions = [_where(_O, namespace, name), _O.c.op_id == op_id, _O.c.request.is_not(None)]
+    if expected_version is not None:
+        conditions.append(_O.c.version == expected_version)
+    if not conn.execute(_O.update().where(*conditions).values(**values)).rowcount:
+        raise StaleOperation(f"application {namespace}/{name}: operation {op_id} is no longer current")
+
+
+def _append_history(conn: sa.Connection, namespace: str, name: str, entry: NewHistory) -> int:
+    last = conn.execute(sa.select(sa.func.max(_H.c.id)).where(_where(_H, namespace, name))).scalar()
+    entry_id = 0 if last is None else int(last) + 1
+    conn.execute(_H.insert().values(
+        namespace=namespace, name=name, id=entry_id, revisions=dump(list(entry.revisions)),
+        sources=dump(entry.sources), deploy_started_at=db.micros(entry.deploy_started_at),
+        deployed_at=db.micros(entry.deployed_at), initiated_by=dump(dict(entry.initiated_by)),
+    ))
+    conn.execute(sa.delete(_H).where(_where(_H, namespace, name), _H.c.id <= entry_id - max(entry.limit, 0)))
+    return entry_id
+
+
+def _put_autosync(conn: sa.Connection, namespace: str, name: str, record: AutoSyncRecord) -> None:
+    conn.execute(sa.delete(_AS).where(_where(_AS, namespace, name)))
+    conn.execute(_AS.insert().values(
+        namespace=namespace, name=name, revisions=dump(list(record.revisions)),
+        spec_hash=record.spec_hash, attempted_at=db.micros(record.attempted_at),
+        phase=record.phase, message=record.message, self_heal_attempts=record.self_heal_attempts,
+        last_finished_at=None if record.last_finished_at is None else db.micros(record.last_finished_at),
+    ))
 
 
 def _opt(value: int | None) -> datetime | None:
@@ -142,17 +190,24 @@ class OperationStore:
         ``StaleOperation`` when the app's current operation is not ``op_id`` (or already completed), or was
         saved by someone else since ``expected_version`` was read.
         """
-        values: dict[str, Any] = {"state": dump(dict(state)), "phase": phase, "updated_at": db.micros(now),
-                                  "version": _O.c.version + 1}
-        if completed:
-            values.update(request=None, lease_owner=None, lease_until=None)
-        conditions = [_where(_O, namespace, name), _O.c.op_id == op_id, _O.c.request.is_not(None)]
-        if expected_version is not None:
-            conditions.append(_O.c.version == expected_version)
         with db.write_connection(self._engine) as conn, conn.begin():
-            saved = conn.execute(_O.update().where(*conditions).values(**values)).rowcount
-        if not saved:
-            raise StaleOperation(f"application {namespace}/{name}: operation {op_id} is no longer current")
+            _save_state(conn, namespace, name, op_id=op_id, state=state, phase=phase, completed=completed, now=now,
+                        expected_version=expected_version)
+
+    def complete(self, namespace: str, name: str, *, op_id: str, state: Mapping[str, Any], phase: str,
+                 now: datetime, expected_version: int | None = None, history: NewHistory | None = None,
+                 autosync: AutoSyncRecord | None = None) -> None:
+        """Persist an operation's last tick together with what its completion records, in one transaction:
+        the final state (as :meth:`save_state` with ``completed``), a history entry (``history``, as
+        :meth:`append_history`) and the auto-sync bookkeeping (``autosync``, as :meth:`put_autosync`; None
+        leaves it). All or nothing; ``StaleOperation`` writes nothing."""
+        with db.write_connection(self._engine) as conn, conn.begin():
+            _save_state(conn, namespace, name, op_id=op_id, state=state, phase=phase, completed=True, now=now,
+                        expected_version=expected_version)
+            if history is not None:
+                _append_history(conn, namespace, name, history)
+            if autosync is not None:
+                _put_autosync(conn, namespace, name, autosync)
 
     def update_request(self, namespace: str, name: str, *, op_id: str, request: Mapping[str, Any],
                        now: datetime) -> None:
@@ -185,15 +240,10 @@ class OperationStore:
                        sources: list[dict[str, Any]], deploy_started_at: datetime, deployed_at: datetime,
                        initiated_by: Mapping[str, Any], limit: int) -> HistoryEntry | None:
         """Append an entry (id = last + 1, first 0) and keep the newest ``limit``; None when ``limit`` is 0."""
+        entry = NewHistory(revisions=revisions, sources=sources, deploy_started_at=deploy_started_at,
+                           deployed_at=deployed_at, initiated_by=initiated_by, limit=limit)
         with db.write_connection(self._engine) as conn, conn.begin():
-            last = conn.execute(sa.select(sa.func.max(_H.c.id)).where(_where(_H, namespace, name))).scalar()
-            entry_id = 0 if last is None else int(last) + 1
-            conn.execute(_H.insert().values(
-                namespace=namespace, name=name, id=entry_id, revisions=dump(list(revisions)),
-                sources=dump(sources), deploy_started_at=db.micros(deploy_started_at),
-                deployed_at=db.micros(deployed_at), initiated_by=dump(dict(initiated_by)),
-            ))
-            conn.execute(sa.delete(_H).where(_where(_H, namespace, name), _H.c.id <= entry_id - max(limit, 0)))
+            entry_id = _append_history(conn, namespace, name, entry)
         if limit <= 0:
             return None
         return self.history_entry(namespace, name, entry_id)
@@ -218,15 +268,10 @@ class OperationStore:
     def put_autosync(self, namespace: str, name: str, record: AutoSyncRecord | None) -> None:
         """Replace the bookkeeping (None forgets it, so the next comparison may try again)."""
         with db.write_connection(self._engine) as conn, conn.begin():
-            conn.execute(sa.delete(_AS).where(_where(_AS, namespace, name)))
-            if record is not None:
-                conn.execute(_AS.insert().values(
-                    namespace=namespace, name=name, revisions=dump(list(record.revisions)),
-                    spec_hash=record.spec_hash, attempted_at=db.micros(record.attempted_at),
-                    phase=record.phase, message=record.message,
-                    self_heal_attempts=record.self_heal_attempts,
-                    last_finished_at=None if record.last_finished_at is None else db.micros(record.last_finished_at),
-                ))
+            if record is None:
+                conn.execute(sa.delete(_AS).where(_where(_AS, namespace, name)))
+            else:
+                _put_autosync(conn, namespace, name, record)
 
     # --- refresh requests --------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["apps", "autosync", "history", "metadata", "operations", "refresh_requests", "status"]
+__all__ = ["app_leases", "apps", "autosync", "history", "metadata", "operations", "refresh_requests", "replicas",
+           "status"]
 
 metadata = sa.MetaData()
 
@@ -110,4 +111,23 @@ refresh_requests = sa.Table(
     sa.Column("level", sa.String(16), nullable=False),  # "normal" | "hard"
     sa.Column("requested_at", sa.BigInteger, nullable=False),
     sa.Column("requested_by", sa.String(512), nullable=False),
+)
+
+#: one row per running ``serve`` replica, renewed every reconcile pass (``sync.leases``): the live replicas
+#: divide the apps between them
+replicas = sa.Table(
+    "sync_replicas",
+    metadata,
+    sa.Column("owner", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+)
+
+#: which replica reconciles an app, until when; a lease not renewed by then may be taken over
+app_leases = sa.Table(
+    "sync_app_leases",
+    metadata,
+    *_key(),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_sync_app_leases_owner", "owner"),
 )

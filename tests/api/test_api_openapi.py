@@ -24,6 +24,12 @@ EXPECTED_ROUTES = {
     ("get", "/api/v1/audit"), ("get", "/api/v1/audit/export"), ("post", "/api/v1/audit/verify"),
     ("post", "/api/v1/admission/check"), ("post", "/api/v1/admission/review"), ("post", "/api/webhook"),
     ("get", "/metrics"), ("get", "/healthz"), ("get", "/readyz"),
+    ("get", "/api/v1/applications"), ("post", "/api/v1/applications"), ("get", "/api/v1/applications/{name}"),
+    ("put", "/api/v1/applications/{name}"), ("delete", "/api/v1/applications/{name}"),
+    ("get", "/api/v1/applications/{name}/resource-tree"), ("get", "/api/v1/applications/{name}/manifests"),
+    ("get", "/api/v1/applications/{name}/diff"), ("post", "/api/v1/applications/{name}/sync"),
+    ("post", "/api/v1/applications/{name}/rollback"), ("get", "/api/v1/applications/{name}/history"),
+    ("post", "/api/v1/applications/{name}/refresh"), ("delete", "/api/v1/applications/{name}/operation"),
 }
 
 

@@ -51,6 +51,8 @@ def test_no_server_errors_for_generated_requests(live: tuple[str, str]) -> None:
         op = operation.ok()
         if op.path == "/api/v1/session" and op.method.upper() == "DELETE":
             continue  # would log the shared admin session out
+        if op.path.startswith("/api/v1/applications"):
+            continue  # needs the sync system: test_api_applications_fuzz.py runs these against a real one
 
         strategy = op.as_strategy()
 

@@ -69,7 +69,7 @@ def test_json_output_is_the_documented_shape() -> None:
 
 
 def test_sarif_output_points_at_the_manifest_file() -> None:
-    code, out, _ = run("--project", PROJECT, "--app", APP, "--manifests", ESCAPE, "-o", "sarif")
+    code, out, _ = run("--project", PROJECT, "--app", APP, "--manifests", ESCAPE, "--at", "2026-11-18T12:00:00Z", "-o", "sarif")
     assert code == 1
     doc = json.loads(out)
     assert doc["version"] == "2.1.0"
@@ -82,7 +82,7 @@ def test_sarif_output_points_at_the_manifest_file() -> None:
 
 
 def test_junit_output_has_one_failing_case_per_denied_app() -> None:
-    code, out, _ = run("--project", PROJECT, "--app", APP, "--manifests", ESCAPE, "-o", "junit")
+    code, out, _ = run("--project", PROJECT, "--app", APP, "--manifests", ESCAPE, "--at", "2026-11-18T12:00:00Z", "-o", "junit")
     assert code == 1
     suite = ET.fromstring(out.split("?>", 1)[1]).find("testsuite")
     assert suite is not None and suite.get("tests") == "1" and suite.get("failures") == "1"

@@ -8,7 +8,10 @@ goes backwards along the chain; a retention anchor lets a chain start after seq 
 
 from __future__ import annotations
 
+import enum
+import hashlib
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -183,3 +186,99 @@ def test_export_form_has_actor_target_and_utc_time() -> None:
     assert data["actor"] == {"subject": "alice", "token_id": "jti-1", "client": "10.0.0.1"}
     assert data["target"]["project"] == "web"
     assert data["hash"] == audit.chain_hash(record)
+
+
+TRICKY = ['quote " and \\ backslash', "ctrl \x00\x01\x1f\t\n", "é ü 日本 😀", "line\u2028sep", "</script>", ""]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_canonical_form_is_compact_json_without_ascii_escaping(text: str) -> None:
+    event = audit.AuditEvent(
+        time=T0,
+        action=text,
+        result="ok",
+        subject=text,
+        project=text,
+        object=text,
+        details={"z": text, "a": [1.5, None]},
+    )
+    record = audit.AuditRecord.seal(event, seq=3, prev_hash="f" * 64)
+    fields = [record.seq, record.time_us, *record[2:14]]
+    expected = json.dumps(["syncwarden-audit-v1", *fields], ensure_ascii=False, separators=(",", ":"))
+    assert audit.canonical_bytes(record) == expected.encode()
+    assert record.hash == hashlib.sha256(expected.encode()).hexdigest()
+    assert record.details_json == json.dumps(
+        {"a": [1.5, None], "z": text}, ensure_ascii=False, separators=(",", ":"), sort_keys=True
+    )
+    assert audit_verify.verify_chain([record], anchor=audit_verify.Checkpoint(3, "f" * 64, "anchor")).ok
+
+
+@pytest.mark.parametrize(
+    ("details", "error"),
+    [
+        pytest.param({"x": float("nan")}, ValueError, id="nan"),
+        pytest.param({"x": {1, 2}}, TypeError, id="set"),
+        pytest.param({"x": object()}, TypeError, id="object"),
+    ],
+)
+def test_details_that_json_cannot_hold_are_refused(details: dict[str, object], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        audit.prepare(audit.AuditEvent(time=T0, action="a", result="ok", details=details))
+
+
+def test_circular_details_are_refused() -> None:
+    loop: dict[str, object] = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="Circular"):
+        audit.prepare(audit.AuditEvent(time=T0, action="a", result="ok", details=loop))
+
+
+def test_non_string_field_is_refused() -> None:
+    with pytest.raises(TypeError, match="must be strings"):
+        audit.prepare(audit.AuditEvent(time=T0, action="a", result="ok", project=5))  # type: ignore[arg-type]
+
+
+def test_seal_all_is_the_chain_of_single_seals() -> None:
+    events = [
+        audit.AuditEvent(time=T0 + timedelta(seconds=s), action=f"a{i}", result="ok")
+        for i, s in enumerate([3, 1, 4, 1, 5])
+    ]
+    prepared = [audit.prepare(e) for e in events]
+    sealed = audit.seal_all(prepared, seq=10, prev_hash="e" * 64, min_time_us=audit.micros(T0 + timedelta(seconds=2)))
+    prev, last = "e" * 64, audit.micros(T0 + timedelta(seconds=2))
+    for i, event in enumerate(events):
+        one = audit.AuditRecord.seal(event, seq=11 + i, prev_hash=prev, min_time_us=last)
+        assert sealed[i] == one
+        prev, last = one.hash, one.time_us
+    assert [r.seq for r in sealed] == [11, 12, 13, 14, 15]
+    assert [r.time_us for r in sealed] == sorted(r.time_us for r in sealed)  # clamped, never backwards
+    assert audit.seal_all([], seq=1, prev_hash=prev) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("AUTHORIZATION: BEARER abc.def", "AUTHORIZATION: BEARER ***", id="upper-bearer"),
+        pytest.param("basic Zm9vOmJhcg==", "basic ***", id="lower-basic"),
+        pytest.param("mail bob@example.com", "mail bob@example.com", id="at-without-password"),
+        pytest.param("git://u:p@h/r", "git://u:***@h/r", id="url"),
+        pytest.param("plain words", "plain words", id="clean"),
+    ],
+)
+def test_redact_text_fast_path_keeps_every_mask(text: str, expected: str) -> None:
+    assert audit.redact_text(text) == expected
+    assert audit.redact({"note": text, "apiKey": "k"}) == {"note": expected, "apiKey": "***"}
+
+
+def test_string_enum_fields_are_recorded_as_plain_text() -> None:
+    class Result(enum.StrEnum):
+        OK = "ok"
+
+    class Action(str, enum.Enum):  # str() of this one would be "Action.SYNC"
+        SYNC = "app.sync"
+
+    record = audit.AuditRecord.seal(
+        audit.AuditEvent(time=T0, action=Action.SYNC, result=Result.OK), seq=1, prev_hash=audit.GENESIS_HASH
+    )
+    assert (type(record.action), record.action, type(record.result), record.result) == (str, "app.sync", str, "ok")
+    assert audit.chain_hash(record) == record.hash

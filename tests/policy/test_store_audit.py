@@ -10,6 +10,7 @@ the rest verifiable and a tampered anchor is caught; migrations are idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -302,3 +303,81 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
     engine.dispose()
     with pytest.raises(ValueError, match="unsupported database URL"):
         db.create_engine("mysql://x/y")
+
+
+def test_async_and_thread_appends_share_one_gap_free_chain(store: Store) -> None:
+    results: dict[int, audit.AuditRecord] = {}
+
+    async def task(base: int) -> None:
+        for k in range(10):
+            results[base + k] = await store.audit.append_async(event(base + k))
+
+    async def main() -> None:
+        await asyncio.gather(*(task(b * 100) for b in range(30)))
+
+    threads = [
+        threading.Thread(target=lambda b=b: results.update({10_000 + b: store.audit.append(event(10_000 + b))}))
+        for b in range(20)
+    ]
+    for t in threads:
+        t.start()
+    asyncio.run(main())
+    for t in threads:
+        t.join()
+    assert sorted(r.seq for r in results.values()) == list(range(1, 321))
+    assert all(json.loads(r.details_json) == {"i": i} for i, r in results.items())
+    assert verify(store).ok
+    assert store.audit.batches_written < 320
+
+
+def test_async_append_reports_an_unwritable_log(store: Store) -> None:
+    fill(store, 1)
+    sql(store, "DROP TABLE audit_records")
+    with pytest.raises(audit.AuditUnavailable, match="cannot be written"):
+        asyncio.run(store.audit.append_async(event(9)))
+
+
+def test_async_append_times_out_when_the_database_is_locked(tmp_path: Path) -> None:
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'locked.db'}")
+    db.migrate(engine)
+    log = audit_store.AuditLog(engine, append_timeout=0.3)
+    blocker = db.write_connection(engine)
+    blocker.begin()
+    try:
+        with pytest.raises(audit.AuditUnavailable, match="not committed within"):
+            asyncio.run(log.append_async(event(1)))
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert log.append(event(2)).seq == 2  # the late batch committed once the lock was free; the chain goes on
+    log.close()
+    assert audit_read.verify(engine, keys=[]).ok
+    engine.dispose()
+
+
+def test_writer_recovers_after_a_failed_batch(store: Store) -> None:
+    fill(store, 2)
+    sql(store, "ALTER TABLE audit_records RENAME TO audit_records_away")
+    with pytest.raises(audit.AuditUnavailable, match="cannot be written"):
+        store.audit.append(event(2))
+    sql(store, "ALTER TABLE audit_records_away RENAME TO audit_records")
+    assert store.audit.append(event(3)).seq == 3  # nothing of the failed batch was kept
+    assert verify(store).ok
+
+
+def test_batches_are_capped_at_max_batch(database_url: str) -> None:
+    opened = open_store(database_url, keyring=RING)
+    log = audit_store.AuditLog(opened.engine, max_batch=3)
+    try:
+        threads = [
+            threading.Thread(target=lambda i=i: [log.append(event(i * 10 + k)) for k in range(5)]) for i in range(8)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert log.events_written == 40 and log.batches_written >= 14
+        assert verify(opened).ok and verify(opened).last_seq == 40
+    finally:
+        log.close()
+        opened.close()

@@ -190,8 +190,13 @@ def test_file_urls_need_the_setting(tmp_path: Path, origin: GitRepo) -> None:
 
 def test_credentials_in_urls_never_reach_messages_or_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     repos = cache(tmp_path)
-    with caplog.at_level(logging.DEBUG), pytest.raises(GitCommandFailed) as info:
+    # a password in the URL is refused before git runs (LEAK-02), without echoing it
+    with caplog.at_level(logging.DEBUG), pytest.raises(giturl.UnsafeRepoURL) as refused:
         repos.resolve("https://alice:s3cr3t-token@127.0.0.1:1/org/repo.git", "main")
+    assert "s3cr3t" not in str(refused.value) and "s3cr3t" not in caplog.text
+    # a user name alone is allowed; a failing fetch names the host but never the user info
+    with caplog.at_level(logging.DEBUG), pytest.raises(GitCommandFailed) as info:
+        repos.resolve("https://alice-s3cr3t@127.0.0.1:1/org/repo.git", "main")
     assert "s3cr3t" not in str(info.value) and "s3cr3t" not in caplog.text
     assert "127.0.0.1:1/org/repo.git" in str(info.value)
 

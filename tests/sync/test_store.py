@@ -3,7 +3,7 @@
 Covers: migrations run twice without harm and use their own version table next to the policy one; create
 validates the manifest (field named) and refuses a taken name; get/list (by project); update with optimistic
 concurrency; the deletion mark and finalizers; status round trip; removal drops everything about the app;
-the migrated schema matches the table metadata.
+the migrated schema matches the table metadata; statuses written and read in batches (all or nothing).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def test_migrate_is_idempotent_and_uses_its_own_version_table(store: SyncStore) 
     db.migrate(store.engine)
     with store.engine.connect() as conn:
         versions = conn.execute(sa.select(sa.table(db.VERSION_TABLE, sa.column("version_num")))).scalars().all()
-    assert versions == ["0001"]
+    assert versions == ["0002"]  # 0002: app leases (sync.leases)
     names = set(sa.inspect(store.engine).get_table_names())
     assert {t.name for t in tables.metadata.sorted_tables} <= names
     assert "alembic_version" not in names
@@ -145,3 +145,26 @@ def test_status_round_trip_and_remove(store: SyncStore) -> None:
     assert store.apps.find("syncwarden", "web") is None
     assert store.apps.status("syncwarden", "web") == AppStatus()
     assert store.operations.refresh_requests() == {}
+
+
+def test_statuses_are_written_and_read_in_batches(store: SyncStore) -> None:
+    for name in ("a", "b", "c"):
+        store.apps.create(manifest(name), now=T0)
+    store.apps.put_status("syncwarden", "a", AppStatus(sync_status="OutOfSync", compared_to="old"))
+    first = AppStatus(sync_status="Synced", health_status="Healthy", revisions=("a" * 40,), reconciled_at=T0,
+                      resources=[{"kind": "ConfigMap", "name": "x", "status": "Synced"}], compared_to="h")
+    later = AppStatus(sync_status="OutOfSync", next_poll_at=T0 + timedelta(seconds=5))
+    # "a" exists (updated), "b" is new (inserted); "b" listed twice keeps its last status; "c" stays unset
+    store.apps.put_statuses([("syncwarden", "a", first), ("syncwarden", "b", first), ("syncwarden", "b", later)])
+    assert store.apps.statuses() == {("syncwarden", "a"): first, ("syncwarden", "b"): later}
+    assert store.apps.status("syncwarden", "a") == first
+    assert store.apps.status("syncwarden", "c") == AppStatus()
+
+
+def test_a_batch_that_cannot_be_written_writes_nothing(store: SyncStore) -> None:
+    store.apps.create(manifest("a"), now=T0)
+    store.apps.create(manifest("b"), now=T0)
+    bad = AppStatus(resources=[{"value": object()}])  # not JSON: refused before anything is written
+    with pytest.raises(TypeError):
+        store.apps.put_statuses([("syncwarden", "a", AppStatus(sync_status="Synced")), ("syncwarden", "b", bad)])
+    assert store.apps.statuses() == {}

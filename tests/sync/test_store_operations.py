@@ -3,7 +3,8 @@
 Covers: one operation per app (a second start is refused with Argo CD's wording, also when many threads race);
 state saved per tick and the request cleared on completion; a stale operation cannot save; history ids are
 last + 1 from 0 and only the newest revisionHistoryLimit entries are kept (limit 0 keeps none, so ids restart);
-the auto-sync record round trip; refresh requests merge (hard wins) and a newer request survives clearing.
+the auto-sync record round trip; refresh requests merge (hard wins) and a newer request survives clearing;
+completion writes state, history and bookkeeping in one transaction (a stale one writes none of them).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sync.store import (
     SyncStore,
     open_sync_store,
 )
+from sync.store.operations import NewHistory
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NS, NAME = "syncwarden", "web"
@@ -170,3 +172,34 @@ def test_save_with_a_stale_version_is_refused(store: SyncStore) -> None:
                        expected_version=record.version)
     final = ops.operation(NS, NAME)
     assert final is not None and final.state == {"n": 1}
+
+
+def test_completion_records_state_history_and_bookkeeping_together(store: SyncStore) -> None:
+    ops = store.operations
+    record = AutoSyncRecord(revisions=("a" * 40,), spec_hash="h", attempted_at=T0, phase="Succeeded", message="ok",
+                            self_heal_attempts=0, last_finished_at=T0 + timedelta(seconds=3))
+    entry = NewHistory(revisions=("a" * 40,), sources=[{"repoURL": "https://example.com/r.git"}],
+                       deploy_started_at=T0, deployed_at=T0 + timedelta(seconds=3),
+                       initiated_by={"automated": True}, limit=10)
+    ops.start(NS, NAME, op_id="op1", request={"trigger": "auto"}, now=T0)
+    ops.complete(NS, NAME, op_id="op1", state={"phase": "Succeeded"}, phase="Succeeded", now=T0,
+                 history=entry, autosync=record)
+    done = ops.operation(NS, NAME)
+    assert done is not None and not done.in_progress and done.state == {"phase": "Succeeded"}
+    assert [(h.id, h.revisions) for h in ops.history(NS, NAME)] == [(0, ("a" * 40,))]
+    assert ops.autosync(NS, NAME) == record
+
+    # a stale completion writes nothing at all: no state, no history entry, the bookkeeping unchanged
+    ops.start(NS, NAME, op_id="op2", request={"trigger": "auto"}, now=T0)
+    later = AutoSyncRecord(revisions=("b" * 40,), spec_hash="h", attempted_at=T0, phase="Failed", message="x",
+                           self_heal_attempts=0, last_finished_at=T0)
+    with pytest.raises(StaleOperation):
+        ops.complete(NS, NAME, op_id="op1", state={"phase": "Failed"}, phase="Failed", now=T0, history=entry,
+                     autosync=later)
+    current = ops.operation(NS, NAME)
+    assert current is not None and current.op_id == "op2" and current.in_progress
+    assert len(ops.history(NS, NAME)) == 1
+    assert ops.autosync(NS, NAME) == record
+    # without history or bookkeeping (a dry run), only the state is written
+    ops.complete(NS, NAME, op_id="op2", state={"phase": "Succeeded"}, phase="Succeeded", now=T0)
+    assert len(ops.history(NS, NAME)) == 1 and ops.autosync(NS, NAME) == record

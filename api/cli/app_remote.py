@@ -1,0 +1,181 @@
+"""``syncwarden app list|get|sync|history|rollback|delete`` in server mode, over ``/api/v1/applications``.
+
+Who calls: :mod:`api.cli.app_cmd` registers each local command through :func:`server_mode`, which adds
+``--server``/``--auth-token`` to it and, when :func:`api.cli.remote.target` picks a server, runs the function of
+this module instead. Output follows local mode: the same tables and views (:mod:`api.cli.app_ops`), ``-o
+json|yaml``; ``sync`` and ``rollback`` show the operation live (:class:`api.cli.app_sync.Progress`) by polling the
+app until the operation finishes (or ``--async`` returns its id at once). The local-only options (kubeconfig,
+context, tick interval) are ignored: the server owns the clusters and the reconciler.
+
+Exit codes: 0 ok (an operation that Succeeded), 1 denied or an operation that did not succeed, 2 bad input or
+unknown app, 3 server unavailable or the operation still running at ``--timeout``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from api.cli import app_ops
+from api.cli.app_sync import Progress, parse_resource, progress_mode
+from api.cli.common import EXIT_DENIED, EXIT_OK, EXIT_RETRY, Output, console, emit, err_console, fail
+from api.cli.remote import AuthTokenOpt, Remote, ServerOpt, connect, target
+from api.client import Client, Params, path
+from sync.operation import OperationState
+
+__all__ = ["delete", "get", "history", "list_apps", "rollback", "server_mode", "sync"]
+
+_APPS = "api/v1/applications"
+#: seconds between polls of a running operation (the server's reconciler drives it meanwhile)
+POLL_SECONDS = 0.5
+_DONE = {"Succeeded", "Failed", "Error"}
+
+
+def server_mode(local: Callable[..., None], remote: Callable[..., None]) -> Callable[..., None]:
+    """``local`` with ``--server`` and ``--auth-token`` added; in server mode ``remote(target, **options)`` runs."""
+    hints = typing.get_type_hints(local, include_extras=True)
+    params = [p.replace(annotation=hints.get(p.name, p.annotation))
+              for p in inspect.signature(local).parameters.values()]
+    params += [inspect.Parameter("server", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ServerOpt),
+               inspect.Parameter("auth_token", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                 annotation=AuthTokenOpt)]
+
+    @functools.wraps(local)
+    def command(**options: Any) -> None:
+        chosen = target(options.pop("server", None), options.pop("auth_token", None))
+        if chosen is None:
+            local(**options)
+        else:
+            remote(chosen, **options)
+
+    del command.__wrapped__  # Typer must read the signature below, not local's
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {**{p.name: p.annotation for p in params}, "return": None}
+    return command
+
+
+def _split(app_ref: str) -> tuple[str, Params]:
+    namespace, _, name = app_ref.rpartition("/")
+    return name, {"appNamespace": namespace or None}
+
+
+def list_apps(remote: Remote, *, project: str | None = None, output: Output = Output.table, **_: Any) -> None:
+    with connect(remote) as api:
+        views = list(api.items(path(_APPS), params={"project": project}))
+    if output is not Output.table:
+        emit(views, output)
+        return
+    table = Table("NAME", "PROJECT", "DESTINATION", "SYNC", "HEALTH", box=None)
+    for v in views:
+        meta, spec, status = v.get("metadata") or {}, v.get("spec") or {}, v.get("status") or {}
+        dest = spec.get("destination") or {}
+        table.add_row(f"{meta.get('namespace') or ''}/{meta.get('name')}", spec.get("project") or "",
+                      f"{dest.get('server') or dest.get('name')}/{dest.get('namespace') or ''}",
+                      (status.get("sync") or {}).get("status") or "", (status.get("health") or {}).get("status") or "")
+    console().print(table)
+
+
+def get(remote: Remote, *, app_ref: str, refresh: bool = False, hard_refresh: bool = False,
+        output: Output = Output.table, **_: Any) -> None:
+    name, params = _split(app_ref)
+    level = "hard" if hard_refresh else "normal" if refresh else None
+    with connect(remote) as api:
+        view = api.get(path(_APPS, name), params={**params, "refresh": level})
+    if output is Output.table:
+        app_ops._print_view(view)
+    else:
+        emit(view, output)
+
+
+def history(remote: Remote, *, app_ref: str, output: Output = Output.table, **_: Any) -> None:
+    name, params = _split(app_ref)
+    with connect(remote) as api:
+        entries = list(api.items(path(_APPS, name, "history"), params=params))
+    if output is not Output.table:
+        emit(entries, output)
+        return
+    table = Table("ID", "DATE", "REVISION", "INITIATED BY", box=None)
+    for e in entries:
+        by = e.get("initiatedBy") or {}
+        who = "automated" if by.get("automated") else str(by.get("username") or by.get("subject") or "")
+        table.add_row(str(e.get("id")), str(e.get("deployedAt")), ", ".join(r[:12] for r in e.get("revisions") or []),
+                      who)
+    console().print(table)
+
+
+def delete(remote: Remote, *, app_ref: str, cascade: bool = True, output: Output = Output.table, **_: Any) -> None:
+    name, params = _split(app_ref)
+    with connect(remote) as api:
+        answer = api.delete(path(_APPS, name), params={**params, "cascade": cascade})
+    if output is not Output.table:
+        emit(answer, output)
+    else:
+        err_console().print(f"application {app_ref!r} deleted", markup=False)
+
+
+def _follow(api: Client, name: str, params: Params, op_id: str, *, output: Output, timeout: float) -> int:
+    """Poll the app until operation ``op_id`` completes, showing it; the exit code."""
+    deadline = time.monotonic() + timeout
+    final: dict[str, Any] = {"operationId": op_id, "phase": "Running", "message": "", "resources": []}
+    with Progress(progress_mode(output)) as progress:
+        while True:
+            view = api.get(path(_APPS, name), params=params)
+            op = ((view or {}).get("status") or {}).get("operationState")
+            if isinstance(op, dict) and op.get("operationId") == op_id:
+                final = op
+                progress.update(OperationState.from_dict(op))
+                if op.get("phase") in _DONE:
+                    break
+            if time.monotonic() >= deadline:
+                fail(f"operation {op_id} of {name} is still {final.get('phase')} after {timeout:g}s; it goes on on "
+                     "the server (see 'app get')", EXIT_RETRY)
+            time.sleep(POLL_SECONDS)
+    if output is not Output.table:
+        emit(final, output)
+    else:
+        console().print(f"{name}: {final['phase']}: {final.get('message') or ''}".rstrip(": "), markup=False)
+        for v in final.get("violations") or []:
+            console().print(f"  violation {v.get('code')}: {v.get('message')}", markup=False)
+    return EXIT_OK if final.get("phase") == "Succeeded" else EXIT_DENIED
+
+
+def _start(remote: Remote, app_ref: str, action: str, body: dict[str, Any], *, run_async: bool, output: Output,
+           timeout: float) -> None:
+    name, params = _split(app_ref)
+    with connect(remote) as api:
+        started = api.post(path(_APPS, name, action), body, params=params)
+        op_id = str(started.get("operationId", ""))
+        if run_async:
+            if output is Output.table:
+                console().print(f"operation {op_id} started for {app_ref}", markup=False)
+            else:
+                emit({"operationId": op_id}, output)
+            return
+        code = _follow(api, name, params, op_id, output=output, timeout=timeout)
+    raise typer.Exit(code)
+
+
+def sync(remote: Remote, *, app_ref: str, revision: str = "", prune: bool = False, dry_run: bool = False,
+         resource: list[str] | None = None, reason: str | None = None, run_async: bool = False,
+         timeout: float = 300.0, output: Output = Output.table, **_: Any) -> None:
+    selected = [parse_resource(r) for r in resource or []]
+    body: dict[str, Any] = {
+        "revision": revision, "prune": prune, "dryRun": dry_run,
+        "resources": [{"group": r.group, "kind": r.kind, "name": r.name, "namespace": r.namespace} for r in selected],
+    }
+    if reason:
+        body.update(override=True, reason=reason)
+    _start(remote, app_ref, "sync", body, run_async=run_async, output=output, timeout=timeout)
+
+
+def rollback(remote: Remote, *, app_ref: str, history_id: int, prune: bool = False, dry_run: bool = False,
+             timeout: float = 300.0, output: Output = Output.table, **_: Any) -> None:
+    _start(remote, app_ref, "rollback", {"id": history_id, "prune": prune, "dryRun": dry_run}, run_async=False,
+           output=output, timeout=timeout)
