@@ -12,6 +12,7 @@ request (sync or async) for objects found in the body.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from api.auth import Principal, authenticate
 from api.errors import Forbidden, request_id_of
 from api.state import AppState
 from policy import audit
+from policy.audit import AuditRecord
 from policy.decision import Decision
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "PrincipalDep",
     "StateDep",
     "authorize",
+    "authorize_deferred",
     "get_state",
     "require",
 ]
@@ -88,16 +91,34 @@ def authorize(
     state: AppState, principal: Principal, ctx: audit.AuditContext, resource: str, action: str, obj: str
 ) -> Decision:
     """Decide, count, audit; raise 403 on a denial. Blocking (the audit append waits for its commit)."""
+    decision, event = _decide(state, principal, ctx, resource, action, obj)
+    state.store.audit.append(event)
+    if not decision.allowed:
+        raise Forbidden(decision)
+    return decision
+
+
+def _decide(
+    state: AppState, principal: Principal, ctx: audit.AuditContext, resource: str, action: str, obj: str
+) -> tuple[Decision, audit.AuditEvent]:
     decision = state.policy.authorizer().enforce(principal.subject, resource, action, obj, groups=principal.groups)
     state.metrics.count_decision(resource, action, decision.allowed)
     event = audit.AuditEvent.from_decision(
         decision, ctx=ctx, time=state.now(), action=f"{resource}.{action}", project=_project_of(resource, obj),
         object=obj,
     )
-    state.store.audit.append(event)
-    if not decision.allowed:
-        raise Forbidden(decision)
-    return decision
+    return decision, event
+
+
+def authorize_deferred(
+    state: AppState, principal: Principal, ctx: audit.AuditContext, resource: str, action: str, obj: str
+) -> tuple[Decision, asyncio.Future[AuditRecord]]:
+    """:func:`authorize` for a coroutine that waits for the commit later: decides, counts, submits the record
+    (no wait) and returns the decision with the record's future. Never raises 403 itself: the caller must await
+    the future before it answers — a denial included — so the one-commit rule holds (used by the admission
+    check, which then waits once for its result records, committed in the same or a later batch)."""
+    decision, event = _decide(state, principal, ctx, resource, action, obj)
+    return decision, state.store.audit.submit(event)
 
 
 async def _resolve(value: Any) -> Any:

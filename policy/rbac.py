@@ -301,6 +301,24 @@ class Authorizer:
             state.cache[key] = decision
         return decision
 
+    def may_allow_in_project(
+        self, subject: str, resource: str, action: str, project: str, *, groups: Sequence[str] = ()
+    ) -> bool:
+        """Whether ``enforce`` could allow ``action`` on some object ``<project>/...`` of ``resource``. False
+        proves every such object is denied; True proves nothing (callers still ask per object), also on error."""
+        state = self._state
+        try:
+            if subject.startswith("proj:"):
+                own = project_token_project(subject)
+                if own is not None and own != project:
+                    return False
+            entry = state.projects.get(project)
+            index = entry.index if entry is not None else state.index
+            return index.may_allow_under(_identity(state, index, subject, groups), resource, action, project)
+        except Exception:  # noqa: BLE001 - a pre-filter never denies on its own
+            log.warning("RBAC pre-filter failed for %s, %s, project %s: asking per object", resource, action, project)
+            return True
+
     def reference_enforcer(self, project: str | None = None, *, argo_regex: bool = False) -> Any:
         """pycasbin's ``Enforcer`` on the same model and rows (global, plus ``project``'s runtime policy).
 
@@ -330,10 +348,7 @@ def _decide(
                 "subject",
                 "project role confined to its own project (difference 4)",
             ))
-    names = [subject]
-    names.extend(g for g in groups if g != subject and index.is_bound(g))
-    if state.default_role is not None and state.default_role not in names:
-        names.append(state.default_role)
+    names = _identity(state, index, subject, groups)
     allow, deny = index.decide(names, resource, action, obj)
     if allow is not None and deny is None:
         return Decision.allow(_explain(index, names, allow) if explain else allow.label)
@@ -344,6 +359,15 @@ def _decide(
                                        "subject", rule))
     return Decision.deny(Violation(Code.RBAC_DENIED, f"permission denied: {request}: no policy allows it",
                                    "subject"))
+
+
+def _identity(state: _State, index: PolicyIndex, subject: str, groups: Sequence[str]) -> list[str]:
+    """The names whose rows apply to a caller: the subject, its bound groups, the default role."""
+    names = [subject]
+    names.extend(g for g in groups if g != subject and index.is_bound(g))
+    if state.default_role is not None and state.default_role not in names:
+        names.append(state.default_role)
+    return names
 
 
 def _explain(index: PolicyIndex, names: Sequence[str], rule: PolicyRule) -> str:

@@ -286,3 +286,20 @@ class PolicyIndex:
                         if allow is None or rule.order < allow.order:
                             allow = rule
         return allow, None
+
+    def may_allow_under(self, names: Iterable[str], resource: str, action: str, obj_head: str) -> bool:
+        """Whether some allow row of the identity could apply to ``resource``, ``action`` and *any* object whose
+        head (the part before its first ``/``) is ``obj_head``. False proves every such request is denied;
+        True proves nothing (a pattern whose head is not fixed counts as possibly matching). For pre-filters
+        (the app listing skips projects where the caller can see nothing)."""
+        for name in names:
+            sr = self.rows_for(name)
+            if sr is None:
+                continue
+            for (rk, _, ok), bucket in sr.buckets.items():
+                if (ok != _WILD and ok != obj_head) or (rk != _WILD and rk != resource):
+                    continue
+                for res_m, act_m, _obj_m, deny, _rule in bucket:
+                    if not deny and (res_m is None or res_m(resource)) and act_m(action):
+                        return True
+        return False

@@ -15,14 +15,14 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from config import yamlsafe
-from sandbox import admin, routing, verbs, watch
+from sandbox import admin, fieldvalidation, routing, verbs, watch
 from sandbox.core import Core
 from sandbox.errors import ApiError
 from sandbox.faults import Fault, FaultInjector, RequestLog
@@ -79,6 +79,15 @@ def summarize(kind: str, name: str | None, content_type: str, raw: bytes) -> str
         parts.append(f"{len(data)} ops")
     parts.append(f"({len(raw)} bytes)")
     return " ".join(parts)
+
+
+def _field_validation(query: Mapping[str, str]) -> str:
+    """``fieldValidation`` on a write; the server's default is Warn."""
+    value = query.get("fieldValidation") or "Warn"
+    if value not in fieldvalidation.MODES:
+        raise ApiError(400, f'fieldValidation: Unsupported value: "{value}": supported values: '
+                       '"Ignore", "Strict", "Warn"')
+    return value
 
 
 def _dry(options: Any) -> bool:
@@ -217,6 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
             manager=query.get("fieldManager") or (self.headers.get("User-Agent") or "unknown").split("/")[0],
             dry_run=bool(dry_run),
             force=query.get("force") in ("true", "1"),
+            field_validation=_field_validation(query),
         )
         core = ctx.core
         if verb == "get":
@@ -231,7 +241,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(*verbs.update(core, target, self._body(raw, content_type), opts))
         elif verb == "patch":
             if query.get("fieldManager") is None and content_type.startswith(verbs.APPLY_PATCH):
-                opts = verbs.WriteOptions(manager="", dry_run=opts.dry_run, force=opts.force)
+                opts = verbs.WriteOptions(manager="", dry_run=opts.dry_run, force=opts.force,
+                                          field_validation=opts.field_validation)
             self._json(*verbs.patch_object(core, target, raw, content_type, opts))
         elif verb == "delete":
             options = self._body(raw, "application/json")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import yamlsafe
-from sandbox import admission, lifecycle, patch, ssa
+from sandbox import admission, fieldvalidation, lifecycle, patch, ssa
 from sandbox.core import Core, clone, key_of
 from sandbox.errors import ApiError, status_object
 from sandbox.resources import BUILTIN, ResourceType, types_from_crd
@@ -51,6 +51,8 @@ class WriteOptions:
     manager: str
     dry_run: bool = False
     force: bool = False
+    #: ``fieldValidation``: Strict rejects unknown fields; Warn (the default) and Ignore drop them
+    field_validation: str = "Warn"
 
 
 def render(rtype: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +152,7 @@ def _commit(core: Core, target: Target, key: Key, obj: dict[str, Any], *, create
 
 def create(core: Core, target: Target, body: Any, opts: WriteOptions) -> tuple[int, dict[str, Any]]:
     admission.check_body(target.rtype, body, namespace=target.namespace, url_name=None)
+    body = fieldvalidation.check_fields(target.rtype, body, opts.field_validation)
     if target.rtype.namespaced and not target.namespace:
         raise ApiError.unknown_resource()
     with core.store.lock:
@@ -166,6 +169,7 @@ def create(core: Core, target: Target, body: Any, opts: WriteOptions) -> tuple[i
 
 def update(core: Core, target: Target, body: Any, opts: WriteOptions) -> tuple[int, dict[str, Any]]:
     admission.check_body(target.rtype, body, namespace=target.namespace, url_name=target.name)
+    body = fieldvalidation.check_fields(target.rtype, body, opts.field_validation)
     with core.store.lock:
         live = _live(core, target)
         obj = admission.prepare_update(target.rtype, live, body, subresource=target.subresource)
@@ -221,6 +225,7 @@ def patch_object(
         except patch.PatchError as exc:
             raise ApiError(422, str(exc)) from None
         admission.check_body(rtype, result, namespace=target.namespace, url_name=target.name)
+        result = fieldvalidation.check_fields(rtype, result, opts.field_validation)
         obj = admission.prepare_update(rtype, live, result, subresource=target.subresource)
         return _finish_write(core, target, live, obj, opts)
 
@@ -238,7 +243,7 @@ def _apply(core: Core, target: Target, body: Any, opts: WriteOptions) -> tuple[i
     admission.check_body(rtype, body, namespace=target.namespace, url_name=target.name)
     if not body.get("apiVersion") or not body.get("kind"):
         raise ApiError(400, "apiVersion and kind are required in an apply patch")
-    applied = clone(body)
+    applied = clone(fieldvalidation.check_fields(rtype, body, opts.field_validation))
     if rtype.has_status and target.subresource != "status":
         applied.pop("status", None)
     with core.store.lock:

@@ -42,6 +42,7 @@ __all__ = [
     "ClusterError",
     "ConfigError",
     "Conflict",
+    "FieldValidation",
     "Forbidden",
     "Gone",
     "Invalid",
@@ -64,6 +65,9 @@ __all__ = [
 
 ApplyMode = Literal["server-side", "client-side", "replace"]
 Propagation = Literal["Background", "Foreground", "Orphan"]
+#: the API server's ``fieldValidation``: reject (Strict), or drop with a warning (Warn) or silently (Ignore)
+#: unknown fields
+FieldValidation = Literal["Strict", "Warn", "Ignore"]
 TrackingMethod = tracking.TrackingMethod
 
 #: server messages can be long (admission webhooks echo whole objects); keep errors readable
@@ -352,6 +356,7 @@ class Cluster(Protocol):
         force: bool = False,
         dry_run: bool = False,
         mode: ApplyMode = "server-side",
+        field_validation: FieldValidation = "Strict",
     ) -> dict[str, Any]: ...
 
     def delete(self, key: ResourceKey, *, propagation: Propagation = "Background", dry_run: bool = False) -> None: ...

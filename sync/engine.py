@@ -37,7 +37,7 @@ from config.settings import SyncSettings
 from sync import hooks
 from sync.cluster import Cluster, ClusterError, NotFound, Unavailable, UnknownKind
 from sync.engine_events import AuditUnavailable, Recorder
-from sync.engine_exec import ClusterCalls, apply_mode, namespaced_lookup
+from sync.engine_exec import ClusterCalls, apply_mode, field_validation, namespaced_lookup
 from sync.engine_request import SyncRequest
 from sync.engine_steps import Tick, advance, complete, make_result, prune, terminate
 from sync.gate import EventSink, Gate, GateRequest, Violation
@@ -281,7 +281,8 @@ class SyncEngine:
                 continue  # it will be deleted and created afresh; its old object says nothing
             try:
                 mode, force = apply_mode(task.target, task.live, options)
-                t.calls.apply(task.target, mode=mode, force=force, dry_run=True)
+                validation = field_validation(task.target, options)
+                t.calls.apply(task.target, mode=mode, force=force, dry_run=True, field_validation=validation)
             except UnknownKind as exc:
                 skip = options.skip_dry_run_on_missing_resource or (task.key.group, task.key.kind) in crd_kinds
                 if skip or hooks.sync_options(task.target).get("SkipDryRunOnMissingResource") == "true":

@@ -16,11 +16,20 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from sync import hooks
-from sync.cluster import ApplyMode, Cluster, Conflict, NotFound, Propagation, Unavailable, UnknownKind
+from sync.cluster import (
+    ApplyMode,
+    Cluster,
+    Conflict,
+    FieldValidation,
+    NotFound,
+    Propagation,
+    Unavailable,
+    UnknownKind,
+)
 from sync.engine_request import SyncOptions
 from sync.models import ResourceKey
 
-__all__ = ["FIELD_MANAGER", "ClusterCalls", "apply_mode", "namespaced_lookup"]
+__all__ = ["FIELD_MANAGER", "ClusterCalls", "apply_mode", "field_validation", "namespaced_lookup"]
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +77,22 @@ class ClusterCalls:
         except (NotFound, UnknownKind):
             return None
 
-    def apply(self, obj: Mapping[str, Any], *, mode: ApplyMode, force: bool, dry_run: bool) -> dict[str, Any]:
+    def apply(
+        self,
+        obj: Mapping[str, Any],
+        *,
+        mode: ApplyMode,
+        force: bool,
+        dry_run: bool,
+        field_validation: FieldValidation = "Strict",
+    ) -> dict[str, Any]:
         what = f"apply {obj.get('kind')} {(obj.get('metadata') or {}).get('name')}"
         return self.call(
             what,
-            lambda: self.cluster.apply(obj, field_manager=FIELD_MANAGER, force=force, dry_run=dry_run, mode=mode),
+            lambda: self.cluster.apply(
+                obj, field_manager=FIELD_MANAGER, force=force, dry_run=dry_run, mode=mode,
+                field_validation=field_validation,
+            ),
         )
 
     def delete(self, key: ResourceKey, *, propagation: Propagation) -> bool:
@@ -102,6 +122,16 @@ def apply_mode(
     if ssa:
         return "server-side", True
     return "client-side", force
+
+
+def field_validation(target: Mapping[str, Any], options: SyncOptions) -> FieldValidation:
+    """``Ignore`` when ``Validate=false`` is an app sync option or on the resource, else ``Strict`` (§4.7).
+
+    A resource can only turn validation off, as in Argo CD; dry runs and writes use the same setting.
+    """
+    if not options.validate or hooks.sync_options(target).get("Validate", "").lower() == "false":
+        return "Ignore"
+    return "Strict"
 
 
 def namespaced_lookup(cluster: Cluster) -> Callable[[str, str], bool | None]:

@@ -76,6 +76,8 @@ class SyncOptions:
     force: bool = False
     #: permit a sync whose desired set is empty to prune every managed resource
     allow_empty: bool = False
+    #: app-level ``Validate``: false writes without strict field validation (§4.7)
+    validate: bool = True
 
     @property
     def selective(self) -> bool:
@@ -107,6 +109,8 @@ class SyncOptions:
                 values["prune_last"] = flag
             elif key == "Prune":
                 values["prune_disabled"] = value.lower() == "false"
+            elif key == "Validate":
+                values["validate"] = value.lower() != "false"
             elif key == "SkipDryRunOnMissingResource":
                 values["skip_dry_run_on_missing_resource"] = flag
             elif key == "PrunePropagationPolicy":

@@ -21,7 +21,7 @@ from typing import Any
 from sync import hooks
 from sync.cluster import ClusterError
 from sync.engine_events import Recorder
-from sync.engine_exec import ClusterCalls, apply_mode
+from sync.engine_exec import ClusterCalls, apply_mode, field_validation
 from sync.engine_request import SyncRequest
 from sync.gate import Violation
 from sync.health import Health, assess
@@ -209,7 +209,8 @@ def run_step(t: Tick, step: Sequence[Task]) -> Outcome:
                 continue
         mode, force = apply_mode(task.target, task.live, t.request.options)
         try:
-            t.calls.apply(task.target, mode=mode, force=force, dry_run=dry)
+            validation = field_validation(task.target, t.request.options)
+            t.calls.apply(task.target, mode=mode, force=force, dry_run=dry, field_validation=validation)
         except ClusterError as exc:
             t.rec.record(make_result(task, ResultCode.SYNC_FAILED, TaskPhase.FAILED, exc.message))
             outcome = Outcome.FAILED

@@ -34,6 +34,7 @@ from sync.cluster import (
     ClusterError,
     ConfigError,
     Conflict,
+    FieldValidation,
     Forbidden,
     Invalid,
     ListResult,
@@ -297,6 +298,7 @@ class KubeCluster:
         force: bool = False,
         dry_run: bool = False,
         mode: ApplyMode = "server-side",
+        field_validation: FieldValidation = "Strict",
     ) -> dict[str, Any]:
         """Make the live object match ``obj``; returns what the server stored (or would, with ``dry_run``).
 
@@ -305,19 +307,23 @@ class KubeCluster:
         with the last-applied annotation; ``force`` deletes and re-creates when the patch is rejected.
         ``replace``: a PUT at the live resourceVersion (create when absent); ``force`` deletes and
         re-creates. ``dry_run`` sends ``dryRun=All``: the server validates and nothing is stored.
+        ``field_validation`` is sent as ``fieldValidation`` on every write: ``Strict`` makes the server
+        reject an object with unknown fields (``Invalid``); ``Warn`` and ``Ignore`` let it drop them.
         """
-        result = self._apply(obj, field_manager=field_manager, force=force, dry_run=dry_run, mode=mode)
+        if field_validation not in ("Strict", "Warn", "Ignore"):
+            raise Invalid(f"apply: unknown field validation {field_validation!r} (Strict, Warn or Ignore)")
+        query = [("fieldManager", field_manager), ("fieldValidation", field_validation)]
+        result = self._apply(obj, query + ([("dryRun", "All")] if dry_run else []), force, dry_run, mode)
         if not dry_run and (group_of(str(obj.get("apiVersion"))), obj.get("kind")) == _CRD:
             self.discovery.invalidate()  # the kind it defines appeared or changed
         return result
 
     def _apply(
-        self, obj: Mapping[str, Any], *, field_manager: str, force: bool, dry_run: bool, mode: ApplyMode
+        self, obj: Mapping[str, Any], query: list[tuple[str, str]], force: bool, dry_run: bool, mode: ApplyMode
     ) -> dict[str, Any]:
         if mode not in ("server-side", "client-side", "replace"):
             raise Invalid(f"apply: unknown mode {mode!r} (server-side, client-side or replace)")
         info, ns, name, what = self._target(obj, f"apply ({mode})")
-        query = [("fieldManager", field_manager)] + ([("dryRun", "All")] if dry_run else [])
         path = info.path(namespace=ns, name=name)
         body = {**obj, "metadata": {**obj["metadata"], **({"namespace": ns} if ns else {})}}
         if not ns:

@@ -19,8 +19,9 @@ Each decision is written to the audit log and counted in ``/metrics``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC
 from typing import Any
 
@@ -30,8 +31,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import check as service
-from api.deps import AuditCtxDep, PrincipalDep, StateDep, authorize, require
-from api.errors import ApiError
+from api.deps import AuditCtxDep, PrincipalDep, StateDep, authorize_deferred, require
+from api.errors import ApiError, Forbidden
 from api.schemas import ERRORS, AdmissionCheckRequest, CheckReportPublic
 from api.state import AppState
 from config import yamlsafe
@@ -71,14 +72,41 @@ def _app_projects(body: Mapping[str, Any]) -> set[str]:
     return names
 
 
-async def _check_permissions(request: Request, state: StateDep, principal: PrincipalDep, ctx: AuditCtxDep) -> None:
+async def _check_permissions(
+    request: Request, state: StateDep, principal: PrincipalDep, ctx: AuditCtxDep
+) -> AsyncIterator[None]:
+    """``projects, get`` on every project of the body. The decisions' records are submitted without waiting; the
+    wait comes after the handler (a ``function``-scoped dependency: before the response is sent, whatever the
+    outcome — a denial, an invalid body, a result), so a check costs one commit wait: its result records are
+    committed in the same or a later batch, which implies the decisions'. If a decision's record cannot be
+    written the request fails with 503 (fail closed)."""
     try:
         body = await request.json()
     except ValueError:
-        return  # the body's validation reports it
-    if isinstance(body, Mapping):
-        for name in sorted(_app_projects(body)):
-            await run_in_threadpool(authorize, state, principal, ctx, "projects", "get", name)
+        body = None  # the body's validation reports it
+    pending: list[asyncio.Future[audit.AuditRecord]] = []
+    try:
+        if isinstance(body, Mapping):
+            for name in sorted(_app_projects(body)):
+                decision, future = authorize_deferred(state, principal, ctx, "projects", "get", name)
+                pending.append(future)
+                if not decision.allowed:
+                    raise Forbidden(decision)
+        yield
+    finally:
+        await _committed(pending)
+
+
+async def _committed(pending: list[asyncio.Future[audit.AuditRecord]]) -> None:
+    """Wait for every submitted record; raise the first failure (each future's outcome is retrieved)."""
+    failure: BaseException | None = None
+    for future in pending:
+        try:
+            await future
+        except audit.AuditUnavailable as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def _projects(
@@ -119,7 +147,10 @@ def _manifests(body: AdmissionCheckRequest) -> list[Manifest]:
     raise _invalid("request: give the objects to check in manifests (JSON) or manifestsYaml")
 
 
-def _run_check(state: AppState, body: AdmissionCheckRequest, ctx: audit.AuditContext) -> dict[str, Any]:
+def _run_check(
+    state: AppState, body: AdmissionCheckRequest, ctx: audit.AuditContext
+) -> tuple[dict[str, Any], list[audit.AuditEvent]]:
+    """The report and its audit events (one per app), which the caller records before it answers."""
     if body.manifests is not None and body.manifests_yaml is not None:
         raise _invalid("request: give manifests or manifestsYaml, not both")
     apps: list[tuple[Application, str]] = []
@@ -139,21 +170,26 @@ def _run_check(state: AppState, body: AdmissionCheckRequest, ctx: audit.AuditCon
                                    sync=body.sync)
     except service.CheckInputError as exc:
         raise _invalid(str(exc)) from None
+    events = []
     for result in report.results:
         state.metrics.count_decision("admission", "check", result.decision.allowed)
-        state.store.audit.append(audit.AuditEvent.from_decision(
+        events.append(audit.AuditEvent.from_decision(
             result.decision, ctx=ctx, time=state.now(), action="admission.check", project=result.project,
             app=result.app))
-    return report.to_dict()
+    return report.to_dict(), events
 
 
-@router.post("/check", response_model=CheckReportPublic, dependencies=[Depends(_check_permissions)])
-def admission_check(body: AdmissionCheckRequest, state: StateDep, ctx: AuditCtxDep) -> JSONResponse:
-    """The pipeline check: same input and output as ``syncwarden check -o json``."""
+@router.post("/check", response_model=CheckReportPublic,
+             dependencies=[Depends(_check_permissions, scope="function")])
+async def admission_check(body: AdmissionCheckRequest, state: StateDep, ctx: AuditCtxDep) -> JSONResponse:
+    """The pipeline check: same input and output as ``syncwarden check -o json``. The report is sent only
+    after its records (and the permission decisions') are committed; the wait holds no thread."""
     try:
-        return JSONResponse(_run_check(state, body, ctx))
+        report, events = await run_in_threadpool(_run_check, state, body, ctx)
     except InvalidProject as exc:
         raise _invalid(str(exc)) from None
+    await _committed([state.store.audit.submit(event) for event in events])
+    return JSONResponse(report)
 
 
 # --- review -----------------------------------------------------------------------------------------------

@@ -197,6 +197,25 @@ class AuditLog:
         finally:  # settled, failed, or the caller was cancelled: the timeout is no longer needed
             timer.cancel()
 
+    def submit(self, event: audit.AuditEvent) -> asyncio.Future[audit.AuditRecord]:
+        """Join the filling batch now; the returned future settles once that batch commits (or fails).
+
+        For a coroutine that records several events in one request: submitting the earlier ones and awaiting
+        the last (a later or the same batch: batches commit in order) costs one commit wait, not one per event.
+        The caller must still await every future before it answers (an event is acknowledged only after its
+        commit); each raises :class:`policy.audit.AuditUnavailable` like :meth:`append_async`.
+        """
+        prepared = audit.prepare(event)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[audit.AuditRecord] = loop.create_future()
+        timer = loop.call_later(self._append_timeout, _expire, future, self._append_timeout)
+        try:
+            self._enqueue(prepared, _AsyncWaiter(loop, future, timer))
+        except BaseException:
+            timer.cancel()
+            raise
+        return future
+
     def _enqueue(self, prepared: audit.PreparedEvent, waiter: Any) -> tuple[_Batch, int]:
         with self._lock:
             if self._closed:
