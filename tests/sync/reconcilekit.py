@@ -13,6 +13,7 @@ from config.settings import SyncSettings
 from sync import kube
 from sync.appservice import AppService
 from sync.cluster_cache import ClusterCache
+from sync.cluster_registry import ClusterRegistry
 from sync.gate import GateRequest, GateVerdict, SyncEvent, Violation
 from sync.reconcile_env import Destinations, Environment, allow_all
 from sync.reconciler import PassReport, Reconciler
@@ -23,6 +24,20 @@ from tests.sync.gitfixtures import GitRepo
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TRACK = "syncwarden.io/tracking-id"
 AUTO_TRIGGERS = ("auto", "self-heal", "retry", "webhook")
+
+
+def connect(sb: Any, tmp_path: Path, name: str) -> kube.KubeCluster:
+    """A KubeCluster on the sandbox through a kubeconfig of its own (``name`` keeps clients apart)."""
+    path = sb.write_kubeconfig(tmp_path / f"kubeconfig-{name}", context="sandbox")
+    return kube.connect(ClusterRegistry.load([path], environ={}).get("sandbox"), timeout_seconds=10, qps=0)
+
+
+def two_configmap_repo(tmp_path: Path) -> GitRepo:
+    """A repository whose ``app/`` holds ConfigMaps ``a`` and ``b``, committed once."""
+    r = GitRepo(tmp_path / "repo")
+    r.write({"app/a.yaml": configmap("a", "1"), "app/b.yaml": configmap("b", "1")})
+    r.commit("initial")
+    return r
 
 
 def configmap(name: str, value: str, *, wave: int | None = None) -> str:

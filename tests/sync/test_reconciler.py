@@ -23,11 +23,10 @@ import pytest
 import sandbox
 from sync import kube
 from sync.cluster_cache import ClusterCache
-from sync.cluster_registry import ClusterRegistry
 from sync.models import ResourceKey
 from sync.reconciler import WEBHOOK
 from tests.sync.gitfixtures import GitRepo
-from tests.sync.reconcilekit import T0, FakeGate, app_manifest, build, configmap
+from tests.sync.reconcilekit import T0, FakeGate, app_manifest, build, configmap, connect, two_configmap_repo
 
 NS = "syncwarden"
 WAIT = 15.0  # bound for a watch event to arrive on a loaded machine; never an assertion on time
@@ -39,24 +38,16 @@ def sb() -> Iterator[sandbox.Sandbox]:
         yield box
 
 
-def _connect(sb: sandbox.Sandbox, tmp_path: Path, name: str) -> kube.KubeCluster:
-    path = sb.write_kubeconfig(tmp_path / f"kubeconfig-{name}", context="sandbox")
-    return kube.connect(ClusterRegistry.load([path], environ={}).get("sandbox"), timeout_seconds=10, qps=0)
-
-
 @pytest.fixture
 def kc(sb: sandbox.Sandbox, tmp_path: Path) -> Iterator[kube.KubeCluster]:
-    c = _connect(sb, tmp_path, "main")
+    c = connect(sb, tmp_path, "main")
     yield c
     c.close()
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
-    r = GitRepo(tmp_path / "repo")
-    r.write({"app/a.yaml": configmap("a", "1"), "app/b.yaml": configmap("b", "1")})
-    r.commit("initial")
-    return r
+    return two_configmap_repo(tmp_path)
 
 
 def test_auto_sync_on_first_and_new_commit(tmp_path: Path, kc: kube.KubeCluster, repo: GitRepo) -> None:
@@ -117,7 +108,7 @@ def test_failed_revision_is_not_reattempted_but_a_new_commit_is(
 def test_self_heal_notices_drift_from_the_watch_event(
     tmp_path: Path, sb: sandbox.Sandbox, kc: kube.KubeCluster, repo: GitRepo
 ) -> None:
-    other = _connect(sb, tmp_path, "other")
+    other = connect(sb, tmp_path, "other")
     kit = build(tmp_path, kc, repo)
     cache = ClusterCache(
         kc,

@@ -21,11 +21,10 @@ import pytest
 import sandbox
 from sync import kube
 from sync.application import Application
-from sync.cluster_registry import ClusterRegistry
 from sync.models import ResourceKey
 from sync.reconcile_env import allow_all
 from tests.sync.gitfixtures import GitRepo
-from tests.sync.reconcilekit import T0, Kit, app_manifest, build, configmap
+from tests.sync.reconcilekit import T0, Kit, app_manifest, build, configmap, connect, two_configmap_repo
 
 NS = "syncwarden"
 HOUR = timedelta(hours=1)
@@ -37,24 +36,16 @@ def sb() -> Iterator[sandbox.Sandbox]:
         yield box
 
 
-def _connect(sb: sandbox.Sandbox, tmp_path: Path, name: str) -> kube.KubeCluster:
-    path = sb.write_kubeconfig(tmp_path / f"kubeconfig-{name}", context="sandbox")
-    return kube.connect(ClusterRegistry.load([path], environ={}).get("sandbox"), timeout_seconds=10, qps=0)
-
-
 @pytest.fixture
 def kc(sb: sandbox.Sandbox, tmp_path: Path) -> Iterator[kube.KubeCluster]:
-    c = _connect(sb, tmp_path, "main")
+    c = connect(sb, tmp_path, "main")
     yield c
     c.close()
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> GitRepo:
-    r = GitRepo(tmp_path / "repo")
-    r.write({"app/a.yaml": configmap("a", "1"), "app/b.yaml": configmap("b", "1")})
-    r.commit("initial")
-    return r
+    return two_configmap_repo(tmp_path)
 
 
 def _synced(tmp_path: Path, kc: kube.KubeCluster, repo: GitRepo) -> Kit:
@@ -95,7 +86,7 @@ def test_a_poll_compares_again_when_live_git_or_project_changed(tmp_path: Path, 
     assert kit.reconciler.run_once(T0 + HOUR).compared == {(NS, "web"): "Synced"}
     assert kit.reconciler.run_once(T0 + 2 * HOUR).compared == {(NS, "web"): "Synced"}
 
-    other = _connect(sb, tmp_path, "other")
+    other = connect(sb, tmp_path, "other")
     try:
         live = other.get(_key("a"))
         live["metadata"].pop("managedFields", None)
