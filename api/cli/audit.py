@@ -21,7 +21,7 @@ import typer
 from rich.table import Table
 
 import api.cli.audit_remote as audit_remote
-from api.cli.common import EXIT_DENIED, EXIT_RETRY, Output, console, emit, err_console, fail
+from api.cli.common import EXIT_DENIED, EXIT_RETRY, Output, console, emit, err_console, fail, parse_time
 from api.cli.local_store import cli_context, local_store, signing_keys
 from api.cli.remote import AuthTokenOpt, ServerOpt, target
 from policy import audit, audit_verify, tokens
@@ -48,13 +48,7 @@ def parse_when(value: str, *, option: str, now: datetime) -> datetime:
         return now - tokens.parse_duration(value)
     except ValueError:
         pass
-    try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        fail(f"{option} {value!r} is neither an RFC 3339 time (2026-11-20T17:30:00Z) nor a duration (24h)")
-    if parsed.tzinfo is None:
-        fail(f"{option} {value!r} has no time zone offset; add Z or +01:00")
-    return parsed.astimezone(UTC)
+    return parse_time(value, option=option, alternative="a duration (24h)")
 
 
 def _filter(

@@ -21,7 +21,7 @@ import typer
 from api import check as service
 from api import report
 from api.cli import check_remote
-from api.cli.common import EXIT_DENIED, EXIT_OK, EXIT_RETRY, fail
+from api.cli.common import EXIT_DENIED, EXIT_OK, EXIT_RETRY, fail, parse_time
 from api.cli.remote import AuthTokenOpt, ServerOpt, target
 from config.settings import load_settings
 from sync import render
@@ -41,17 +41,6 @@ class CheckFormat(str, Enum):
 class SyncKind(str, Enum):
     auto = "auto"
     manual = "manual"
-
-
-def parse_time(value: str, *, option: str = "--at") -> datetime:
-    """RFC 3339 with an explicit offset or ``Z``; a naive time is ambiguous and refused."""
-    try:
-        parsed = datetime.fromisoformat(value.replace("z", "Z"))
-    except ValueError:
-        fail(f"{option} {value!r} is not an RFC 3339 time (e.g. 2026-11-20T17:30:00Z)")
-    if parsed.tzinfo is None:
-        fail(f"{option} {value!r} has no time zone offset; add Z or +01:00")
-    return parsed.astimezone(UTC)
 
 
 def check(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, NoReturn
 
@@ -26,6 +27,7 @@ __all__ = [
     "emit",
     "err_console",
     "fail",
+    "parse_time",
 ]
 
 EXIT_OK = 0
@@ -63,3 +65,15 @@ def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
     """Print ``error: message`` to stderr and exit with ``code`` (2 by default: invalid input)."""
     err_console().print(f"error: {message}", markup=False)
     raise typer.Exit(code)
+
+
+def parse_time(value: str, *, option: str = "--at", alternative: str = "") -> datetime:
+    """RFC 3339 with an explicit offset or ``Z``; a naive time is ambiguous and refused (exit 2)."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        also = f" nor {alternative}" if alternative else ""
+        fail(f"{option} {value!r} is not an RFC 3339 time (e.g. 2026-11-20T17:30:00Z){also}")
+    if parsed.tzinfo is None:
+        fail(f"{option} {value!r} has no time zone offset; add Z or +01:00")
+    return parsed.astimezone(UTC)

@@ -29,8 +29,7 @@ from typing import Annotated, Any
 import typer
 
 import api.cli.proj_remote as proj_remote
-from api.cli.check import parse_time
-from api.cli.common import Output, console, emit, fail
+from api.cli.common import Output, console, emit, fail, parse_time
 from api.cli.remote import AuthTokenOpt
 from api.cli.remote import target as target_of
 from policy import ical

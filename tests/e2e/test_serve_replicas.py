@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import sandbox
 from sync import kube
 from sync.cluster_registry import ClusterRegistry
 from tests.e2e.servekit import ServeProcess, wait_for
+from tests.pgschema import private_schema
 from tests.sync.gitfixtures import GitRepo
 
 PG_URL = os.environ.get("SYNCWARDEN_TEST_DATABASE_URL", "")
@@ -31,17 +31,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow,
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with private_schema(PG_URL) as url:
+        yield url
 
 
 def _reported(serve: ServeProcess) -> set[str]:
