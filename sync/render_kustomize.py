@@ -167,7 +167,9 @@ def render_kustomize(
             overlay = work / "overlay"
             overlay.mkdir()
             relative = os.path.relpath(app_dir, overlay)
-            (overlay / "kustomization.yaml").write_text(yamlsafe.dump(_overlay(relative, options)))
+            # JSON (a subset of YAML) so every string stays a string for kustomize's YAML 1.2 reader: a short
+            # commit like "123456e7" written as plain YAML would be read back as a number
+            (overlay / "kustomization.yaml").write_text(json.dumps(_overlay(relative, options), indent=2))
             target = overlay
         result = _run([*_command(), str(target)], timeout=timeout, home=work)
         if result.returncode != 0:

@@ -141,6 +141,14 @@ def test_kustomize_application_overrides_leave_the_checkout_alone(renderer: Rend
     assert kfile.read_text() == KUSTOMIZE["kustomize/overlays/dev/kustomization.yaml"]
 
 
+@pytest.mark.parametrize("tag", ["123456e7", "12345678", "1.10", "0755"])
+def test_kustomize_image_tags_that_look_like_numbers_stay_strings(renderer: Renderer, repo: GitRepo, tag: str) -> None:
+    """Short commits such as ``123456e7`` are numbers to kustomize's YAML 1.2 reader unless quoted."""
+    found = renderer.render(app(repo, "kustomize/overlays/dev", source={"kustomize": {"images": [f"nginx:{tag}"]}}))
+    image = by_kind(found.manifests, "Deployment").obj["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == f"nginx:{tag}"
+
+
 def test_remote_kustomize_base_is_refused(renderer: Renderer, repo: GitRepo) -> None:
     repo.write({"kustomize/remote/kustomization.yaml": "resources:\n- github.com/evil/x//base?ref=main\n"})
     repo.commit("remote")
