@@ -15,6 +15,8 @@ from pydantic import Field
 from api.schemas import _Model, _Out
 
 __all__ = [
+    "CREATE_OUTCOMES",
+    "OUTCOME_HEADER",
     "AppCreate",
     "AppList",
     "AppManifests",
@@ -28,6 +30,11 @@ __all__ = [
     "SyncBody",
     "SyncResource",
 ]
+
+
+#: response header of ``POST /api/v1/applications``: what the request did (the body is the app either way)
+OUTCOME_HEADER = "X-Syncwarden-Outcome"
+CREATE_OUTCOMES = ("created", "updated", "unchanged")
 
 
 class AppCreate(_Model):
@@ -91,7 +98,11 @@ class AppManifests(_Out):
 
 
 class DiffPublic(_Out):
+    """A comparison now, as ``app diff`` prints it (local mode prints the same fields)."""
+
+    instance: str = Field(description="the app's tracking instance")
     sync: dict[str, Any]
-    resources: list[dict[str, Any]]
+    health: dict[str, Any]
+    resources: list[dict[str, Any]] = Field(description="each resource's status; ``diff.unified`` masks Secrets")
     conditions: list[dict[str, Any]]
     revisions: list[str]

@@ -169,11 +169,16 @@ class Client:
 
     def request(self, method: str, url: str, *, params: Params | None = None, json: Any = None) -> Any:
         """The decoded JSON answer (None for 204); raises a :class:`ClientError` on failure."""
+        return self.exchange(method, url, params=params, json=json)[0]
+
+    def exchange(self, method: str, url: str, *, params: Params | None = None,
+                 json: Any = None) -> tuple[Any, Mapping[str, str]]:
+        """:meth:`request`, with the answer's headers (case-insensitive keys)."""
         response = self._send(method, url, params=params, json=json, stream=False)
         if response.status_code == 204 or not response.content:
-            return None
+            return None, response.headers
         try:
-            return response.json()
+            return response.json(), response.headers
         except ValueError:
             raise Unavailable(message=f"{self.server}: {method} {url} did not answer JSON; is this a syncwarden "
                                       "server?", status=response.status_code, exit_code=3) from None

@@ -4,7 +4,8 @@ Who calls it: :mod:`api.cli.app_cmd` registers these commands. They work on the 
 cluster of a kubeconfig context through :func:`api.wiring.build_services` (see :mod:`api.cli.app_session`).
 
 * ``create -f APP.yaml`` stores an Argo CD Application unchanged, after checking (as Argo CD does) that its
-  project exists (exit 2) and permits its sources and destination (exit 1, with every violation);
+  project exists (exit 2) and permits its sources and destination (exit 1, with every violation); the same
+  spec again is "unchanged" (exit 0, as Argo CD's create), a different one needs ``--upsert`` (exit 2);
 * ``get`` shows the stored status; ``--refresh``/``--hard-refresh`` compares now (what the controller does on a
   refresh: an automated app may start a sync, which then runs here until it completes or a failed attempt
   waits for its retry; the next refresh goes on);
@@ -33,12 +34,14 @@ from sync.application import Application
 from sync.models import InvalidApplication
 from sync.store import AppExists
 
-__all__ = ["create", "delete", "diff", "get", "history", "list_apps", "rollback"]
+__all__ = ["create", "delete", "diff", "get", "history", "list_apps", "read_manifest", "rollback", "show_created",
+           "show_diff"]
 
 AppArg = Annotated[str, typer.Argument(metavar="NAME", help="App name, or NAMESPACE/NAME.")]
 
 
-def _read(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path) -> dict[str, Any]:
+    """An Application file, checked as the server checks it; exit 2 naming the file and field otherwise."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -74,31 +77,43 @@ def create(
     context: ContextOpt = None,
     output: OutputOpt = Output.table,
 ) -> None:
-    """Create an app from an Argo CD Application manifest."""
-    manifest = _read(app_file)
+    """Create an app from an Argo CD Application manifest (the same spec again: unchanged)."""
+    manifest = read_manifest(app_file)
     with local_services(kubeconfig, context) as services:
         app = Application.from_dict(manifest, source=str(app_file))
+        existing = services.apps.store.apps.find(app.namespace, app.name)
         decision = _admit(services, app)
         if not decision:
-            services.record(audit_context(), action="app.create", result="denied", app=app, at=now(),
-                            violations=[v.to_dict() for v in decision.violations])
+            services.record(audit_context(), action="app.create" if existing is None else "app.update",
+                            result="denied", app=app, at=now(), violations=[v.to_dict() for v in decision.violations])
             for v in decision.violations:
                 console().print(f"denied: {v.field}: {v.message}", markup=False)
             raise typer.Exit(EXIT_DENIED)
-        try:
-            stored = services.apps.create(manifest, now=now(), source=str(app_file))
-            verb = "created"
-        except AppExists:
-            if not upsert:
-                raise
-            stored = services.apps.update(manifest, now=now(), source=str(app_file))
-            verb = "updated"
-        services.record(audit_context(), action=f"app.{verb[:-1]}", result="ok", app=app, at=now(),
-                        details={"version": stored.version})
-        if output is Output.table:
-            console().print(f"application {stored.namespace}/{stored.name} {verb}", markup=False)
+        if existing is not None and existing.manifest == manifest:
+            stored, verb = existing, "unchanged"
+        elif existing is not None and not upsert:
+            fail(f"{app_file}: application {app.namespace}/{app.name} already exists with a different spec; "
+                 "use --upsert to replace it")
         else:
-            emit(stored.manifest, output)
+            try:
+                stored = services.apps.create(manifest, now=now(), source=str(app_file))
+                verb = "created"
+            except AppExists:  # created meanwhile by someone else
+                if not upsert:
+                    raise
+                stored = services.apps.update(manifest, now=now(), source=str(app_file))
+                verb = "updated"
+            services.record(audit_context(), action=f"app.{verb[:-1]}", result="ok", app=app, at=now(),
+                            details={"version": stored.version})
+    show_created(f"{stored.namespace}/{stored.name}", verb, stored.manifest, output)
+
+
+def show_created(app_ref: str, verb: str, manifest: dict[str, Any], output: Output) -> None:
+    """What ``app create`` prints (both modes): a line, or the stored manifest as JSON/YAML."""
+    if output is Output.table:
+        console().print(f"application {app_ref} {verb}", markup=False)
+    else:
+        emit(manifest, output)
 
 
 def _print_view(data: dict[str, Any]) -> None:
@@ -203,10 +218,16 @@ def diff(
         app = services.apps.store.apps.get(namespace, name).application()
         rendered = services.env.renderer.render(app, revision=revision or None)
         comparison = services.env.compare(app, rendered.manifests, services.env.live(app, fresh=True))
-        data = comparison.to_dict()
+        data = {**comparison.to_dict(), "revisions": list(rendered.revisions)}
+    show_diff(data, output)
+
+
+def show_diff(data: dict[str, Any], output: Output) -> None:
+    """What ``app diff`` prints (both modes): each differing resource's unified diff (Secret values masked by
+    the comparison), or the whole comparison as JSON/YAML; exit 1 unless the app is Synced."""
     differing = [r for r in data["resources"] if r.get("status") == "OutOfSync"]
     if output is not Output.table:
-        emit({**data, "revisions": list(rendered.revisions)}, output)
+        emit(data, output)
     else:
         out = console()
         for r in differing:

@@ -1,4 +1,5 @@
-"""``syncwarden app list|get|sync|history|rollback|delete`` in server mode, over ``/api/v1/applications``.
+"""``syncwarden app create|list|get|diff|manifests|sync|history|rollback|delete`` in server mode, over
+``/api/v1/applications``.
 
 Who calls: :mod:`api.cli.app_cmd` registers each local command through :func:`server_mode`, which adds
 ``--server``/``--auth-token`` to it and, when :func:`api.cli.remote.target` picks a server, runs the function of
@@ -6,6 +7,11 @@ this module instead. Output follows local mode: the same tables and views (:mod:
 json|yaml``; ``sync`` and ``rollback`` show the operation live (:class:`api.cli.app_sync.Progress`) by polling the
 app until the operation finishes (or ``--async`` returns its id at once). The local-only options (kubeconfig,
 context, tick interval) are ignored: the server owns the clusters and the reconciler.
+
+``create -f APP.yaml`` checks the file here first (the same check as local mode: exit 2 naming the file and
+field), then posts it; the server's ``X-Syncwarden-Outcome`` header says created, updated or unchanged, and a
+refusal names the file. ``diff`` prints the server's comparison exactly as local mode prints its own (Secret
+values arrive masked). ``manifests NAME`` prints the server's rendering of a stored app (Secret values masked).
 
 Exit codes: 0 ok (an operation that Succeeded), 1 denied or an operation that did not succeed, 2 bad input or
 unknown app, 3 server unavailable or the operation still running at ``--timeout``.
@@ -15,22 +21,27 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
+import sys
 import time
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
+from api.app_schemas import CREATE_OUTCOMES, OUTCOME_HEADER
 from api.cli import app_ops
 from api.cli.app_sync import Progress, parse_resource, progress_mode
 from api.cli.common import EXIT_DENIED, EXIT_OK, EXIT_RETRY, Output, console, emit, err_console, fail
 from api.cli.remote import AuthTokenOpt, Remote, ServerOpt, connect, target
-from api.client import Client, Params, path
+from api.client import Client, ClientError, Params, path
+from config import yamlsafe
 from sync.operation import OperationState
 
-__all__ = ["delete", "get", "history", "list_apps", "rollback", "server_mode", "sync"]
+__all__ = ["create", "delete", "diff", "get", "history", "list_apps", "manifests", "rollback", "server_mode", "sync"]
 
 _APPS = "api/v1/applications"
 #: seconds between polls of a running operation (the server's reconciler drives it meanwhile)
@@ -64,6 +75,49 @@ def server_mode(local: Callable[..., None], remote: Callable[..., None]) -> Call
 def _split(app_ref: str) -> tuple[str, Params]:
     namespace, _, name = app_ref.rpartition("/")
     return name, {"appNamespace": namespace or None}
+
+
+def create(remote: Remote, *, app_file: Path, upsert: bool = False, output: Output = Output.table,
+           **_: Any) -> None:
+    manifest = app_ops.read_manifest(app_file)
+    with connect(remote) as api:
+        try:
+            view, headers = api.exchange("POST", path(_APPS), json={"application": manifest, "upsert": upsert})
+        except ClientError as exc:  # the server's refusal, about this file
+            exc.message = f"{app_file}: {exc.message}"
+            raise
+    if not isinstance(view, dict):
+        fail(f"{remote.server}: POST /{_APPS} answered no application", EXIT_RETRY)
+    verb = headers.get(OUTCOME_HEADER, "")
+    stored = {k: v for k, v in view.items() if k not in ("status", "operation")}
+    meta = {k: v for k, v in (stored.get("metadata") or {}).items() if k != "resourceVersion"}
+    stored["metadata"] = meta
+    app_ops.show_created(f"{meta.get('namespace') or ''}/{meta.get('name')}",
+                         verb if verb in CREATE_OUTCOMES else "stored", stored, output)
+
+
+def diff(remote: Remote, *, app_ref: str, revision: str | None = None, output: Output = Output.table,
+         **_: Any) -> None:
+    name, params = _split(app_ref)
+    with connect(remote) as api:
+        data = api.get(path(_APPS, name, "diff"), params={**params, "revision": revision or None})
+    if not isinstance(data, dict) or not {"sync", "resources", "conditions"} <= set(data):
+        fail(f"{remote.server}: GET /{_APPS}/{name}/diff answered no comparison", EXIT_RETRY)
+    app_ops.show_diff(data, output)
+
+
+def manifests(remote: Remote, *, app_ref: str, revision: str | None = None, output: str = "yaml") -> None:
+    """The server's rendering of a stored app, printed as ``app manifests`` prints a file's."""
+    name, params = _split(app_ref)
+    with connect(remote) as api:
+        answer = api.get(path(_APPS, name, "manifests"), params={**params, "revision": revision or None})
+    bodies = answer.get("manifests") if isinstance(answer, dict) else None
+    if not isinstance(bodies, list):
+        fail(f"{remote.server}: GET /{_APPS}/{name}/manifests answered no manifest list", EXIT_RETRY)
+    if output == "json":
+        sys.stdout.write(json.dumps(bodies, indent=2) + "\n")
+    else:
+        sys.stdout.write(yamlsafe.dump(bodies, multi=True) if bodies else "")
 
 
 def list_apps(remote: Remote, *, project: str | None = None, output: Output = Output.table, **_: Any) -> None:

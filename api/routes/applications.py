@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.app_schemas import (
+    CREATE_OUTCOMES,
+    OUTCOME_HEADER,
     AppCreate,
     AppList,
     AppManifests,
@@ -88,8 +90,9 @@ async def _body_object(request: Request) -> str:
                      name if isinstance(name, str) else "", control_plane=cp)
 
 
-def _admit(state: AppState, app: Application) -> None:
-    """Argo CD's create/update validation: the project exists and permits the sources and the destination."""
+def _admit(state: AppState, ctx: audit.AuditContext, action: str, app: Application) -> None:
+    """Argo CD's create/update validation: the project exists and permits the sources and the destination.
+    A denial is audited (``action``, result ``denied``, with the violations) before the 403."""
     project = system_of(state).project(app.project)
     if project is None:
         raise ApiError(422, f"spec.project: project {app.project!r} does not exist", violations=[
@@ -104,7 +107,9 @@ def _admit(state: AppState, app: Application) -> None:
         checks.append(project.check_source_namespace(app.namespace, control_plane_namespace=control_plane))
     decision = Decision.combine(checks)
     if not decision:
-        raise ApiError(403, decision.reason, violations=[v.to_dict() for v in decision.violations])
+        violations = [v.to_dict() for v in decision.violations]
+        system_of(state).record(ctx, action=action, result="denied", app=app, at=state.now(), violations=violations)
+        raise ApiError(403, decision.reason, violations=violations)
 
 
 def _record(state: AppState, ctx: audit.AuditContext, action: str, app: Application, **details: Any) -> None:
@@ -132,14 +137,22 @@ def list_applications(state: StateDep, principal: PrincipalDep, ctx: AuditCtxDep
     return AppList(items=items)
 
 
-@router.post("", response_model=dict[str, Any], dependencies=[require("applications", "create", _body_object)])
-def create_application(body: AppCreate, state: StateDep, ctx: AuditCtxDep) -> dict[str, Any]:
-    """Create an application (an Argo CD Application manifest); its project must permit it."""
+_CREATED: dict[int | str, dict[str, Any]] = {200: {"description": "the app as stored", "headers": {OUTCOME_HEADER: {
+    "description": "what the request did: created, updated (upsert of a different spec) or unchanged (this "
+                   "spec was stored already)", "schema": {"type": "string", "enum": list(CREATE_OUTCOMES)}}}}}
+
+
+@router.post("", response_model=dict[str, Any], dependencies=[require("applications", "create", _body_object)],
+             responses=_CREATED)
+def create_application(body: AppCreate, state: StateDep, ctx: AuditCtxDep, response: Response) -> dict[str, Any]:
+    """Create an application (an Argo CD Application manifest); its project must permit it. The same spec
+    again is not an error (Argo CD's create is idempotent); a different one needs ``upsert``."""
     system = system_of(state)
     app = Application.from_dict(body.application, source="request body application")
-    _admit(state, app)
     existing = system.apps.store.apps.find(app.namespace, app.name)
+    _admit(state, ctx, "app.create" if existing is None else "app.update", app)
     if existing is not None and existing.manifest == body.application:
+        response.headers[OUTCOME_HEADER] = "unchanged"
         return _view(state, existing)
     if existing is not None and not body.upsert:
         raise ApiError(409, f"application {app.name!r} already exists with a different spec; set upsert to replace it")
@@ -148,6 +161,7 @@ def create_application(body: AppCreate, state: StateDep, ctx: AuditCtxDep) -> di
     else:
         stored = system.apps.create(body.application, now=state.now(), source="request body application")
     _record(state, ctx, "app.create" if existing is None else "app.update", app)
+    response.headers[OUTCOME_HEADER] = "created" if existing is None else "updated"
     return _view(state, stored)
 
 
@@ -176,7 +190,7 @@ def update_application(name: str, body: AppUpdate, state: StateDep, principal: P
         new_name = rbac_name(app.project, app.namespace, app.name, control_plane=cp)
         authorize(state, principal, ctx, "applications", "create", new_name)
         authorize(state, principal, ctx, "applications", "update", new_name)
-    _admit(state, app)
+    _admit(state, ctx, "app.update", app)
     updated = system_of(state).apps.update(body.application, now=state.now(), expected_version=body.expected_version,
                                            source="request body application")
     _record(state, ctx, "app.update", app)
@@ -224,8 +238,8 @@ def diff(state: StateDep, stored: GetApp,
     app, rendered = _render(state, stored, revision)
     env = system_of(state).env
     data = env.compare(app, rendered.manifests, env.live(app, fresh=True)).to_dict()
-    return DiffPublic(sync=data["sync"], resources=data["resources"], conditions=data["conditions"],
-                      revisions=list(rendered.revisions))
+    return DiffPublic(instance=data["instance"], sync=data["sync"], health=data["health"],
+                      resources=data["resources"], conditions=data["conditions"], revisions=list(rendered.revisions))
 
 
 def _selected(body: SyncBody) -> list[SelectedResource]:

@@ -152,10 +152,41 @@ def test_create_outside_the_project_is_refused_with_violations(tmp_path: Path) -
         response = kit.client.post("/api/v1/applications", headers=who["admin"], json={"application": outside})
         assert response.status_code == 403
         assert response.json()["violations"][0]["field"].startswith("destination") or "kube-system" in response.text
+        audited = kit.client.get("/api/v1/audit", headers=who["admin"],
+                                 params={"action": "app.create", "result": "denied"}).json()["items"]
+        assert [r["target"].get("app") for r in audited] == ["escape"]
+        assert audited[0]["violations"] == response.json()["violations"]
+        assert kit.system.sync_store.apps.find("syncwarden", "escape") is None
         bad = kit.client.post("/api/v1/applications", headers=who["admin"],
                               json={"application": {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
                                                     "metadata": {"name": "x"}, "spec": {"project": "web"}}})
         assert bad.status_code in (403, 422) and "Traceback" not in bad.text
+
+
+def test_create_says_what_it_did_and_the_same_spec_again_is_unchanged(tmp_path: Path) -> None:
+    with app_kit(tmp_path) as kit:
+        admin = _setup(kit)["admin"]
+        manifest = application(kit.repo, "fresh")
+
+        def create(body: dict[str, Any], upsert: bool = False) -> Any:
+            return kit.client.post("/api/v1/applications", headers=admin,
+                                   json={"application": body, "upsert": upsert})
+
+        first = create(manifest)
+        assert first.status_code == 200 and first.headers["X-Syncwarden-Outcome"] == "created"
+        again = create(manifest)  # Argo CD's create is idempotent for the same spec
+        assert again.status_code == 200 and again.headers["X-Syncwarden-Outcome"] == "unchanged"
+        assert again.json()["metadata"]["resourceVersion"] == first.json()["metadata"]["resourceVersion"]
+        changed = {**manifest, "spec": {**manifest["spec"], "source": {**manifest["spec"]["source"],
+                                                                       "targetRevision": "HEAD"}}}
+        conflict = create(changed)
+        assert conflict.status_code == 409 and "upsert" in conflict.json()["message"]
+        replaced = create(changed, upsert=True)
+        assert replaced.status_code == 200 and replaced.headers["X-Syncwarden-Outcome"] == "updated"
+        assert replaced.json()["spec"]["source"]["targetRevision"] == "HEAD"
+        actions = [r["action"] for r in kit.client.get("/api/v1/audit", headers=admin, params={"app": "fresh"})
+                   .json()["items"] if r["action"].startswith("app.")]
+        assert actions == ["app.create", "app.update"]
 
 
 def test_denied_sync_returns_the_violations_and_queues_nothing(tmp_path: Path) -> None:

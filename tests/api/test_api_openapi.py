@@ -56,6 +56,15 @@ def test_openapi_lists_every_route_with_schemas(tmp_path: Path) -> None:
                     assert schema["$ref"].endswith("/ErrorResponse"), where
 
 
+def test_app_create_documents_its_outcome_header_and_diff_its_fields(tmp_path: Path) -> None:
+    with harness(tmp_path, f"sqlite:///{tmp_path / 'o.db'}") as h:
+        doc = h.client.get("/openapi.json").json()
+    header = doc["paths"]["/api/v1/applications"]["post"]["responses"]["200"]["headers"]["X-Syncwarden-Outcome"]
+    assert header["schema"]["enum"] == ["created", "updated", "unchanged"] and header["description"]
+    diff = doc["components"]["schemas"]["DiffPublic"]
+    assert set(diff["required"]) == {"instance", "sync", "health", "resources", "conditions", "revisions"}
+
+
 def test_unexpected_errors_have_the_error_shape_and_no_internals(tmp_path: Path,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     def broken(name: str) -> Sequence[AppTarget]:

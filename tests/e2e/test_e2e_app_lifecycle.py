@@ -33,7 +33,11 @@ def test_plain_app_lifecycle(k: E2E, tmp_path: Path) -> None:
     manifest = application(repo, "apps/plain", name="plain", sync_policy={"syncOptions": ["CreateNamespace=true"]})
     code, out, err = k.app_cmd("create", "-f", k.write("app.yaml", manifest))
     assert (code, out) == (0, "application syncwarden/plain created\n"), err
-    assert k.app_cmd("create", "-f", k.write("app.yaml", manifest))[0] == 2  # exists: invalid input
+    assert k.app_cmd("create", "-f", k.write("app.yaml", manifest))[:2] == (  # as Argo CD: idempotent
+        0, "application syncwarden/plain unchanged\n")
+    other = {**manifest, "spec": {**manifest["spec"], "revisionHistoryLimit": 3}}
+    code, _, err = k.app_cmd("create", "-f", k.write("other.yaml", other))
+    assert code == 2 and "already exists with a different spec; use --upsert" in err  # invalid input
 
     code, out, _ = k.app_cmd("diff", "plain")
     assert code == 1 and "===== apps/Deployment demo/web" in out and "+        image: nginx:1.25" in out
