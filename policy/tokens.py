@@ -18,6 +18,14 @@ Verification is one hardened wrapper (security-cases §B.2, rows JWT-01..13), in
 The registry then checks that the ``jti`` exists, is not revoked or expired and that its role still exists
 (deliberate difference 4: looked up by ``jti`` only). Errors never contain the token.
 
+Keys: ``SYNCWARDEN_SIGNING_KEY`` gives exactly one key and no retired one, so it cannot be rotated with a grace
+period (changing it invalidates every token signed with the old value at once). Otherwise the keys live in
+``<data dir>/signing-keys.json``; :func:`rotate_key_file` (``syncwarden admin signing-key rotate``) makes a new
+current key and keeps the old one verifying until its grace period ends. A ring read from that file follows it:
+a running process looks at the file's identity (inode, mtime, size) at most every :data:`RELOAD_SECONDS` and
+reads it again when it changed, so servers sharing the data directory sign with the new key within a few
+seconds, without a restart. A file that became unreadable or malformed is logged and the keys last read stay.
+
 Error tree::
 
     PolicyError
@@ -32,10 +40,13 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,6 +62,7 @@ __all__ = [
     "LEEWAY_SECONDS",
     "MAX_TOKEN_BYTES",
     "MIN_KEY_BYTES",
+    "RELOAD_SECONDS",
     "InvalidToken",
     "KeyRing",
     "SigningKey",
@@ -74,6 +86,10 @@ LEEWAY_SECONDS = 30
 #: HS256 keys shorter than the hash output are refused (RFC 7518 §3.2)
 MIN_KEY_BYTES = 32
 KEY_FILE_NAME = "signing-keys.json"
+#: a ring read from the key file looks for a rotated file at most this often, in seconds
+RELOAD_SECONDS = 2.0
+
+log = logging.getLogger(__name__)
 
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _SUBJECT = re.compile(r"proj:([^:]+):([^:]+)")
@@ -105,20 +121,84 @@ class SigningKey:
         return f"SigningKey(kid={self.kid!r}, retire_at={self.retire_at!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class KeyRing:
-    """The current key (signs) and retired keys (verify only, until their grace period ends)."""
+    """The current key (signs) and retired keys (verify only, until their grace period ends).
 
-    current: SigningKey
-    retired: tuple[SigningKey, ...] = ()
+    A ring built with ``follow`` (the key file it was read from) reads that file again when it changed, looked
+    at most every ``check_seconds`` of ``clock`` (monotonic seconds); see the module docstring. Equality compares
+    the keys held now."""
+
+    __slots__ = ("_check_seconds", "_clock", "_follow", "_identity", "_keys", "_lock", "_next_check")
+
+    def __init__(self, current: SigningKey, retired: tuple[SigningKey, ...] = (), *, follow: Path | None = None,
+                 check_seconds: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._keys = (current, tuple(retired))
+        self._follow = follow
+        self._check_seconds = RELOAD_SECONDS if check_seconds is None else check_seconds
+        self._clock = clock
+        self._identity = _identity(follow) if follow is not None else None
+        self._next_check = clock() + self._check_seconds
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> SigningKey:
+        return self.keys()[0]
+
+    @property
+    def retired(self) -> tuple[SigningKey, ...]:
+        return self.keys()[1]
+
+    def keys(self) -> tuple[SigningKey, tuple[SigningKey, ...]]:
+        """(current, retired) as one consistent pair (a reload between two reads cannot mix them)."""
+        if self._follow is not None and self._clock() >= self._next_check:
+            self._reload(self._follow)
+        return self._keys
 
     def key_for(self, kid: str, *, now: datetime) -> SigningKey | None:
-        if kid == self.current.kid:
-            return self.current
-        for key in self.retired:
+        current, retired = self.keys()
+        if kid == current.kid:
+            return current
+        for key in retired:
             if key.kid == kid and key.retire_at is not None and now < key.retire_at:
                 return key
         return None
+
+    def _reload(self, path: Path) -> None:
+        with self._lock:
+            if self._clock() < self._next_check:  # another thread looked meanwhile
+                return
+            self._next_check = self._clock() + self._check_seconds
+            identity = _identity(path)
+            if identity == self._identity:
+                return
+            self._identity = identity  # one message per change of the file, not one per look
+            try:
+                fresh = _read_key_file(path)
+            except SigningKeyError as exc:  # keep signing and verifying with the keys last read
+                log.error("signing keys not reloaded, the keys read before stay in use: %s", exc)
+                return
+            if fresh._keys != self._keys:
+                self._keys = fresh._keys
+                log.info("signing keys reloaded from %s: current key %s, %d retired", path, fresh._keys[0].kid,
+                         len(fresh._keys[1]))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KeyRing) and self.keys() == other.keys()
+
+    __hash__ = None  # type: ignore[assignment]  # the keys may change (a followed file)
+
+    def __repr__(self) -> str:  # SigningKey's repr leaves the secrets out
+        current, retired = self.keys()
+        return f"KeyRing(current={current!r}, retired={retired!r})"
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """What changes when the key file is replaced or rewritten (None: it cannot be looked at)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,12 +361,14 @@ def verify(token: str, *, keyring: KeyRing, issuer: str, audience: str, now: dat
 # --- keys -----------------------------------------------------------------------------------------------
 
 
-def load_keyring(*, signing_key: str | None, data_dir: Path) -> KeyRing:
+def load_keyring(*, signing_key: str | None, data_dir: Path, check_seconds: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> KeyRing:
     """The key ring for this process.
 
-    ``signing_key`` (``SYNCWARDEN_SIGNING_KEY``) wins: one key, its id derived from it. Otherwise the key file
-    in ``data_dir`` is read, or created once with a random 48-byte key (mode 0600). Raises
-    :class:`SigningKeyError` naming the variable or the file.
+    ``signing_key`` (``SYNCWARDEN_SIGNING_KEY``) wins: one key, its id derived from it, no retired key. Otherwise
+    the key file in ``data_dir`` is read, or created once with a random 48-byte key (mode 0600); that ring
+    follows the file (a rotation is picked up, see :class:`KeyRing`). Raises :class:`SigningKeyError` naming the
+    variable or the file.
     """
     if signing_key:
         secret = _check_secret(signing_key.encode("utf-8"), "SYNCWARDEN_SIGNING_KEY")
@@ -296,16 +378,24 @@ def load_keyring(*, signing_key: str | None, data_dir: Path) -> KeyRing:
         data_dir.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_bytes(48)
         _write_key_file(path, KeyRing(SigningKey(_kid_of(secret), secret)))
-    return _read_key_file(path)
+    current, retired = _read_key_file(path).keys()
+    return KeyRing(current, retired, follow=path, check_seconds=check_seconds, clock=clock)
 
 
 def rotate_key_file(data_dir: Path, *, now: datetime, grace: timedelta) -> KeyRing:
-    """Make a new current key; the old one keeps verifying until ``now + grace``. Expired retired keys go."""
+    """Make a new current key; the old one keeps verifying until ``now + grace`` (at once with a zero grace).
+    Retired keys whose grace ended go. The file must exist (:class:`SigningKeyError` naming it otherwise:
+    a rotation in the wrong data directory must not quietly create keys nobody uses)."""
+    if grace < timedelta(0):
+        raise ValueError("the grace period must not be negative")
     path = data_dir / KEY_FILE_NAME
-    ring = load_keyring(signing_key=None, data_dir=data_dir)
+    if not path.is_file():
+        raise SigningKeyError(f"{path}: no signing key file to rotate (a server creates it on its first start; is "
+                              "the data directory right?)")
+    current, retired = _read_key_file(path).keys()
     secret = secrets.token_bytes(48)
-    old = SigningKey(ring.current.kid, ring.current.secret, now + grace)
-    kept = tuple(k for k in ring.retired if k.retire_at is not None and k.retire_at > now)
+    old = SigningKey(current.kid, current.secret, now + grace)
+    kept = tuple(k for k in retired if k.retire_at is not None and k.retire_at > now)
     new_ring = KeyRing(SigningKey(_kid_of(secret), secret), (old, *kept))
     _write_key_file(path, new_ring)
     return new_ring
@@ -319,8 +409,9 @@ def _write_key_file(path: Path, ring: KeyRing) -> None:
             "retire_at": key.retire_at.isoformat() if key.retire_at else None,
         }
 
-    body = json.dumps({"current": entry(ring.current), "retired": [entry(k) for k in ring.retired]}, indent=2)
-    tmp = path.with_name(path.name + ".tmp")
+    current, retired = ring.keys()
+    body = json.dumps({"current": entry(current), "retired": [entry(k) for k in retired]}, indent=2)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(body)

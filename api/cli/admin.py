@@ -1,4 +1,5 @@
-"""``syncwarden admin``: operator tools. ``admin rbac can|validate|test`` work offline on policy files.
+"""``syncwarden admin``: operator tools. ``admin rbac can|validate|test`` work offline on policy files;
+``admin signing-key rotate`` rotates the project-token signing key (:mod:`api.cli.admin_keys`).
 
 Argo CD's ``argocd admin settings rbac can|validate`` (reference §5.1), on the same ``policy.Authorizer`` the
 server uses, plus ``test``: a table of expected decisions checked in CI (policy unit tests).
@@ -18,15 +19,17 @@ from typing import Annotated, Any
 
 import typer
 
+from api.cli import admin_keys
 from api.cli.common import EXIT_DENIED, EXIT_OK, Output, console, emit, err_console, fail
 from config import yamlsafe
 from policy.errors import InvalidPolicy
 from policy.rbac import Authorizer
 from policy.rbac_csv import PROJECT_SCOPED, RESOURCE_ALIASES, validate_request
 
-app = typer.Typer(help="Operator tools (offline RBAC checks).", no_args_is_help=True)
+app = typer.Typer(help="Operator tools (offline RBAC checks, signing-key rotation).", no_args_is_help=True)
 rbac = typer.Typer(help="Check, validate and unit-test an RBAC policy.csv.", no_args_is_help=True)
 app.add_typer(rbac, name="rbac")
+app.add_typer(admin_keys.app, name="signing-key")
 
 PolicyFileOpt = Annotated[
     Path, typer.Option("--policy-file", help="policy.csv, or an argocd-rbac-cm ConfigMap YAML.")

@@ -322,6 +322,22 @@ class AuditLog:
             append_in(conn, event)
             return int(deleted)
 
+    def resign_anchor(self, *, keys: Iterable[bytes], key: bytes) -> str:
+        """After a signing-key rotation: sign the retention anchor with ``key`` when one of ``keys`` (the keys
+        of before) signed it, so it still verifies once the old key is gone. Returns ``none`` (no anchor),
+        ``resigned``, or ``unverified``: no known key signed it, and it is left alone (never bless a forgery)."""
+        known = list(keys)
+        with db.write_connection(self._engine) as conn, conn.begin():
+            anchor = read_anchor(conn)
+            if anchor is None:
+                return "none"
+            if not anchor.signed_by_any(known):
+                return "unverified"
+            signed = audit_verify.sign_checkpoint(anchor, key=key)
+            conn.execute(tables.audit_anchor.update().where(tables.audit_anchor.c.seq == anchor.seq)
+                         .values(signature=signed.signature))
+            return "resigned"
+
 
 def _wake_callers(batch: _Batch) -> None:
     """Release the threads of ``batch`` and hand each event loop its coroutines' results in one call."""

@@ -3,8 +3,10 @@
 Covered: round trip; JWT-01 alg none; JWT-02 other HMAC algorithms and a forged signature; JWT-04 exp in
 the past, nbf/iat in the future (with the documented leeway); JWT-08 missing/other aud, other iss,
 non-string claims; JWT-10 oversized and JWE-shaped tokens; unexpected header parameters and unknown kid;
-subject shape; key rotation with a grace period; keys shorter than 32 bytes refused; the key file is
-created once with mode 0600; JWT-13 token ids are random and distinct; ``--expires-in`` parsing.
+subject shape; key rotation with a grace period (zero: at once), a ring following the rotated key file (looked at
+with an injected clock; a broken file keeps the keys read before), an environment key without a retired key; keys
+shorter than 32 bytes refused; the key file is created once with mode 0600; JWT-13 token ids are random and
+distinct; ``--expires-in`` parsing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import stat
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -164,6 +168,77 @@ def test_rotation_keeps_the_old_key_for_the_grace_period(tmp_path: Path) -> None
         keyring=rotated, project="web", role="ci", jti="2", issued_at=NOW, expires_at=None, issuer=ISS, audience=AUD
     )
     assert check(new, ring=rotated, now=NOW + timedelta(days=1)).kid == rotated.current.kid
+
+
+@dataclass
+class Monotonic:
+    """An injected monotonic clock for the key file's reload checks."""
+
+    value: float = 0.0
+
+    def __call__(self) -> float:
+        return self.value
+
+
+def test_a_ring_read_from_the_key_file_follows_a_rotation(tmp_path: Path) -> None:
+    clock = Monotonic()
+    ring = tokens.load_keyring(signing_key=None, data_dir=tmp_path, check_seconds=5, clock=clock)
+    before = ring.current
+    old = tokens.mint(keyring=ring, project="web", role="ci", jti="1", issued_at=NOW, expires_at=None, issuer=ISS,
+                      audience=AUD)
+    rotated = tokens.rotate_key_file(tmp_path, now=NOW, grace=timedelta(hours=2))
+    clock.value = 4.9
+    assert ring.current == before  # looked at most every 5 s
+    clock.value = 5.0
+    assert ring.current == rotated.current and ring == rotated
+    assert ring.retired == (tokens.SigningKey(before.kid, before.secret, NOW + timedelta(hours=2)),)
+    new = tokens.mint(keyring=ring, project="web", role="ci", jti="2", issued_at=NOW, expires_at=None, issuer=ISS,
+                      audience=AUD)
+    assert check(new, ring=ring).kid == rotated.current.kid != before.kid
+    assert check(old, ring=ring, now=NOW + timedelta(hours=2) - timedelta(seconds=1)).kid == before.kid
+    with pytest.raises(tokens.InvalidToken, match="retired"):
+        check(old, ring=ring, now=NOW + timedelta(hours=2))
+
+
+def test_a_broken_key_file_keeps_the_keys_read_before(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock = Monotonic()
+    ring = tokens.load_keyring(signing_key=None, data_dir=tmp_path, check_seconds=1, clock=clock)
+    before = ring.current
+    (tmp_path / tokens.KEY_FILE_NAME).write_text('{"current": {"kid": "x", "secret": "c2hvcnQ="}}')
+    clock.value = 1.0
+    with caplog.at_level(logging.ERROR, logger="policy.tokens"):
+        assert ring.current == before
+    assert "signing-keys.json" in caplog.text and "at least 32 bytes" in caplog.text
+    caplog.clear()
+    clock.value = 2.0
+    with caplog.at_level(logging.ERROR, logger="policy.tokens"):
+        assert ring.current == before
+    assert caplog.text == ""  # said once per change of the file, not at every look
+    assert before.secret.hex() not in repr(ring) and "secret" not in repr(ring)
+
+
+def test_an_environment_key_has_no_retired_key_and_does_not_follow_files(tmp_path: Path) -> None:
+    clock = Monotonic()
+    ring = tokens.load_keyring(signing_key="e" * 40, data_dir=tmp_path, check_seconds=0, clock=clock)
+    assert ring.retired == ()
+    assert not (tmp_path / tokens.KEY_FILE_NAME).exists()
+    with pytest.raises(tokens.SigningKeyError, match="no signing key file to rotate"):
+        tokens.rotate_key_file(tmp_path, now=NOW, grace=timedelta(hours=1))
+    assert not (tmp_path / tokens.KEY_FILE_NAME).exists()
+
+
+def test_a_zero_grace_stops_the_old_key_at_once_and_a_later_rotation_drops_it(tmp_path: Path) -> None:
+    first = tokens.load_keyring(signing_key=None, data_dir=tmp_path).current
+    old = tokens.mint(keyring=tokens.KeyRing(first), project="web", role="ci", jti="1", issued_at=NOW,
+                      expires_at=None, issuer=ISS, audience=AUD)
+    second = tokens.rotate_key_file(tmp_path, now=NOW, grace=timedelta(0))
+    with pytest.raises(tokens.InvalidToken, match="retired"):
+        check(old, ring=second)
+    assert [k.kid for k in second.retired] == [first.kid]
+    third = tokens.rotate_key_file(tmp_path, now=NOW + timedelta(seconds=1), grace=timedelta(hours=1))
+    assert [k.kid for k in third.retired] == [second.current.kid]
+    with pytest.raises(ValueError, match="negative"):
+        tokens.rotate_key_file(tmp_path, now=NOW, grace=timedelta(seconds=-1))
 
 
 def test_short_key_is_refused_with_a_clear_error(tmp_path: Path) -> None:
