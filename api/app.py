@@ -57,7 +57,7 @@ PUBLIC_ROUTES = frozenset({
 })
 
 
-def _open_store(settings: Settings) -> Store:
+def _open_store(settings: Settings, *, verify_cache_seconds: float) -> Store:
     secret = settings.policy.signing_key.get_secret_value() if settings.policy.signing_key else None
     keyring = token_crypto.load_keyring(signing_key=secret, data_dir=settings.data_dir)
     return open_store(
@@ -66,6 +66,7 @@ def _open_store(settings: Settings) -> Store:
         issuer=settings.policy.token_issuer,
         audience=settings.policy.token_audience,
         pool_size=settings.database.pool_size,
+        verify_cache_seconds=verify_cache_seconds,
     )
 
 
@@ -87,7 +88,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = chosen.store or _open_store(settings)
+        store = chosen.store or _open_store(settings, verify_cache_seconds=chosen.policy_refresh_seconds)
         try:
             state = AppState(
                 settings=settings,

@@ -67,6 +67,19 @@ def bearer_token(request: Request) -> str | None:
     return token
 
 
+def authenticate_cached(request: Request, state: AppState) -> Principal | None:
+    """The caller of ``request`` when it presents a project token verified moments ago
+    (:meth:`policy.store.tokens.TokenRegistry.verify_cached`); None otherwise, and then :func:`authenticate`
+    decides. Never blocks, so the event loop may call it."""
+    token = bearer_token(request)
+    if token is None or token.startswith(SESSION_PREFIX):
+        return None
+    found = state.store.tokens.verify_cached(token, now=state.now())
+    if found is None:
+        return None
+    return Principal(subject=found.subject, kind="project-token", token_id=found.token_id, project=found.project)
+
+
 def authenticate(request: Request, state: AppState) -> Principal:
     """The caller of ``request``; raises 401 (never says why; the log does)."""
     token = bearer_token(request)

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth import Principal, authenticate
+from api.auth import Principal, authenticate, authenticate_cached
 from api.errors import Forbidden, request_id_of
 from api.state import AppState
 from policy import audit
@@ -33,6 +33,8 @@ __all__ = [
     "StateDep",
     "authorize",
     "authorize_deferred",
+    "caller",
+    "fresh_policy",
     "get_state",
     "require",
 ]
@@ -44,7 +46,10 @@ When = Callable[[Request], bool | Awaitable[bool]]
 _PROJECT_PREFIXED = frozenset({"applications", "applicationsets", "repositories", "clusters", "logs", "exec"})
 
 
-def get_state(request: Request) -> AppState:
+# The dependencies are coroutines: a plain ``def`` dependency costs a hop to the thread pool per request.
+
+
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.syncwarden
     return state
 
@@ -52,11 +57,13 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def current_principal(request: Request, state: StateDep) -> Principal:
+async def current_principal(request: Request, state: StateDep) -> Principal:
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    principal = authenticate(request, state)
+    principal = authenticate_cached(request, state)
+    if principal is None:
+        principal = await run_in_threadpool(authenticate, request, state)
     request.state.principal = principal
     return principal
 
@@ -64,11 +71,19 @@ def current_principal(request: Request, state: StateDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
+async def caller(request: Request) -> tuple[AppState, Principal, audit.AuditContext]:
+    """The state, principal and audit context of ``request`` in one call — what ``StateDep``, ``PrincipalDep`` and
+    ``AuditCtxDep`` give, for a hot route that saves the dependency resolution (the admission check)."""
+    state = await get_state(request)
+    principal = await current_principal(request, state)
+    return state, principal, await audit_context(request, principal)
+
+
 def client_of(request: Request) -> str:
     return request.client.host if request.client is not None else ""
 
 
-def audit_context(request: Request, principal: PrincipalDep) -> audit.AuditContext:
+async def audit_context(request: Request, principal: PrincipalDep) -> audit.AuditContext:
     return audit.AuditContext(
         subject=principal.subject, token_id=principal.token_id, client=client_of(request),
         request_id=request_id_of(request),
@@ -85,6 +100,13 @@ def _project_of(resource: str, obj: str) -> str:
     if resource in ("projects", "audit") and obj != "*":
         return obj
     return ""
+
+
+async def fresh_policy(state: AppState) -> None:
+    """Make sure the live policy will not read the store for a while (re-read it in a worker thread if due), so
+    the coroutine that follows may decide on the event loop."""
+    if not state.policy.is_fresh():
+        await run_in_threadpool(state.policy.authorizer)
 
 
 def authorize(

@@ -7,8 +7,9 @@ Who builds it: :func:`api.app.create_app`'s lifespan, once per app; routes reach
 The Authorizer is the newest stored RBAC policy (``policy.store.LivePolicy``) plus each stored project's runtime
 policy (its roles). Several replicas write the same database, so the cache re-reads both at most every
 ``policy_refresh_seconds`` (and at once after a write through this replica): a revoked role or a changed
-policy takes effect on every replica within that interval. Token revocation needs no cache: the token registry
-is read on every request.
+policy takes effect on every replica within that interval. Verified project tokens are cached for the same
+interval (:mod:`policy.store.token_cache`): a revocation, or a project or role deleted, through this replica takes
+effect on the next request; through another replica, within the interval.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class PolicyView(Protocol):
     def invalidate(self) -> None: ...
 
     def broken(self) -> Mapping[str, str]: ...
+
+    def is_fresh(self) -> bool: ...
 
 
 #: (repo URL, revision hint) -> None: ask the reconciler to refresh the apps of that repository
@@ -141,6 +144,10 @@ class PolicyCache:
     def invalidate(self) -> None:
         """Re-read at the next use (after a write through this replica)."""
         self._checked = float("-inf")
+
+    def is_fresh(self) -> bool:
+        """True when the next use will not read the store (so a coroutine may use it without blocking)."""
+        return self._authorizer is not None and self._clock() - self._checked < self._interval
 
     def _maybe_refresh(self) -> None:
         if self._clock() - self._checked < self._interval and self._authorizer is not None:

@@ -197,7 +197,8 @@ def build_services(
         registry.current = context
     url = settings.database_url()
     policy_store = open_store(url, keyring=_keyring(settings), issuer=settings.policy.token_issuer,
-                              audience=settings.policy.token_audience, pool_size=settings.database.pool_size)
+                              audience=settings.policy.token_audience, pool_size=settings.database.pool_size,
+                              verify_cache_seconds=policy_refresh_seconds)
     try:
         sync_store = open_sync_store(url, pool_size=settings.database.pool_size)
     except BaseException:

@@ -12,6 +12,7 @@ password: ...``. Exit 0 after a graceful shutdown, 2 for bad configuration (sett
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 from pathlib import Path
@@ -91,6 +92,10 @@ def serve(
             fail(f"the database is unavailable ({type(exc).__name__}); try again", EXIT_RETRY)
         except (OSError, ValueError) as exc:
             fail(str(exc))
+        # What start built lives as long as the process: take it out of the collector's way, so a full collection
+        # walks only what requests create (measured: a quarter of the admission check's CPU went to collections).
+        gc.collect()
+        gc.freeze()
         server.announce()
         done.wait()
         out.print("shutting down", markup=False)

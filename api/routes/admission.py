@@ -20,18 +20,21 @@ Each decision is written to the audit log and counted in ``/metrics``.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api import check as service
-from api.deps import AuditCtxDep, PrincipalDep, StateDep, authorize_deferred, require
+from api.auth import Principal
+from api.deps import AuditCtxDep, StateDep, authorize_deferred, caller, fresh_policy, require
 from api.errors import ApiError, Forbidden
 from api.schemas import ERRORS, AdmissionCheckRequest, CheckReportPublic
 from api.state import AppState
@@ -72,29 +75,29 @@ def _app_projects(body: Mapping[str, Any]) -> set[str]:
     return names
 
 
-async def _check_permissions(
-    request: Request, state: StateDep, principal: PrincipalDep, ctx: AuditCtxDep
-) -> AsyncIterator[None]:
-    """``projects, get`` on every project of the body. The decisions' records are submitted without waiting; the
-    wait comes after the handler (a ``function``-scoped dependency: before the response is sent, whatever the
-    outcome — a denial, an invalid body, a result), so a check costs one commit wait: its result records are
-    committed in the same or a later batch, which implies the decisions'. If a decision's record cannot be
-    written the request fails with 503 (fail closed)."""
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None  # the body's validation reports it
+def _check_permissions(
+    state: AppState, principal: Principal, ctx: audit.AuditContext, body: object
+) -> list[asyncio.Future[audit.AuditRecord]]:
+    """``projects, get`` on every project the (not yet validated) body names: each decision's record is submitted
+    (the caller waits for them before it answers, whatever the outcome); a denial raises :class:`_Denied`."""
     pending: list[asyncio.Future[audit.AuditRecord]] = []
-    try:
-        if isinstance(body, Mapping):
-            for name in sorted(_app_projects(body)):
-                decision, future = authorize_deferred(state, principal, ctx, "projects", "get", name)
-                pending.append(future)
-                if not decision.allowed:
-                    raise Forbidden(decision)
-        yield
-    finally:
-        await _committed(pending)
+    denied: Forbidden | None = None
+    for name in sorted(_app_projects(body) if isinstance(body, Mapping) else ()):
+        decision, future = authorize_deferred(state, principal, ctx, "projects", "get", name)
+        pending.append(future)
+        if not decision.allowed:
+            denied = denied or Forbidden(decision)
+            break
+    if denied is not None:
+        raise _Denied(denied, pending)
+    return pending
+
+
+class _Denied(Exception):
+    def __init__(self, forbidden: Forbidden, pending: list[asyncio.Future[audit.AuditRecord]]) -> None:
+        super().__init__(str(forbidden))
+        self.forbidden = forbidden
+        self.pending = pending
 
 
 async def _committed(pending: list[asyncio.Future[audit.AuditRecord]]) -> None:
@@ -109,8 +112,12 @@ async def _committed(pending: list[asyncio.Future[audit.AuditRecord]]) -> None:
         raise failure
 
 
+class _NeedsThread(Exception):
+    """An inline check met a step that would block (a store read): the worker thread runs the check instead."""
+
+
 def _projects(
-    state: AppState, body: AdmissionCheckRequest, apps: list[tuple[Application, str]]
+    state: AppState, body: AdmissionCheckRequest, apps: list[tuple[Application, str]], *, inline: bool
 ) -> dict[str, AppProject]:
     if body.projects is not None:
         loaded: dict[str, AppProject] = {}
@@ -127,6 +134,8 @@ def _projects(
         if name in cached:
             found[name] = cached[name]
             continue
+        if inline:
+            raise _NeedsThread(name)
         stored = state.store.projects.find(name)
         if stored is None:
             raise ApiError(404, f"project {name!r} not found")
@@ -148,9 +157,10 @@ def _manifests(body: AdmissionCheckRequest) -> list[Manifest]:
 
 
 def _run_check(
-    state: AppState, body: AdmissionCheckRequest, ctx: audit.AuditContext
+    state: AppState, body: AdmissionCheckRequest, ctx: audit.AuditContext, *, inline: bool = False
 ) -> tuple[dict[str, Any], list[audit.AuditEvent]]:
-    """The report and its audit events (one per app), which the caller records before it answers."""
+    """The report and its audit events (one per app), which the caller records before it answers. ``inline``:
+    called on the event loop, so :class:`_NeedsThread` instead of any store read."""
     if body.manifests is not None and body.manifests_yaml is not None:
         raise _invalid("request: give manifests or manifestsYaml, not both")
     apps: list[tuple[Application, str]] = []
@@ -160,7 +170,9 @@ def _run_check(
             apps.append((Application.from_dict(manifest, source=where), where))
         except InvalidApplication as exc:
             raise _invalid(str(exc)) from None
-    projects = _projects(state, body, apps)
+    if inline and not state.policy.is_fresh():
+        raise _NeedsThread("policy refresh due")
+    projects = _projects(state, body, apps, inline=inline)
     objects = _manifests(body)
     when = body.at.astimezone(UTC) if body.at is not None and body.at.tzinfo is not None else None
     if body.at is not None and when is None:
@@ -179,16 +191,59 @@ def _run_check(
     return report.to_dict(), events
 
 
-@router.post("/check", response_model=CheckReportPublic,
-             dependencies=[Depends(_check_permissions, scope="function")])
-async def admission_check(body: AdmissionCheckRequest, state: StateDep, ctx: AuditCtxDep) -> JSONResponse:
-    """The pipeline check: same input and output as ``syncwarden check -o json``. The report is sent only
-    after its records (and the permission decisions') are committed; the wait holds no thread."""
+def _validated(raw: bytes) -> tuple[object, AdmissionCheckRequest | RequestValidationError]:
+    """The body as parsed JSON (None when it is not JSON) and as the request model, or the validation error that
+    FastAPI would have raised (same locations, so the one error shape reports it the same way)."""
     try:
-        report, events = await run_in_threadpool(_run_check, state, body, ctx)
+        loose = json.loads(raw)
+    except ValueError as exc:
+        return None, RequestValidationError([{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error",
+                                              "input": {}, "ctx": {"error": type(exc).__name__}}])
+    try:
+        return loose, AdmissionCheckRequest.model_validate(loose)
+    except ValidationError as exc:
+        return loose, RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()])
+
+
+#: the request body in the OpenAPI document (the handler reads and validates it itself, after authorization)
+_CHECK_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": AdmissionCheckRequest.model_json_schema(ref_template="#/components/schemas/{model}")}}}}
+
+
+@router.post("/check", response_model=CheckReportPublic, openapi_extra=_CHECK_BODY)
+async def admission_check(request: Request) -> JSONResponse:
+    """The pipeline check: same input and output as ``syncwarden check -o json``. Authorization: ``projects, get``
+    on every project the body names (the apps' projects, or ``project``); every decision is audited. The report
+    (or the denial, or the error) is sent only after its records and the permission decisions' are committed —
+    one wait, which holds no thread: the result records go in the same or a later batch than the decisions'. If a
+    record cannot be written the request fails with 503 (fail closed). The evaluation is pure computation over
+    the cached policy and runs on the event loop (a hop to a worker thread would cost more than it); when it would
+    read the store it runs in a worker thread instead. Authorization comes before validation (a caller without
+    rights learns nothing of the body's faults), so the handler reads and validates the body itself; the caller is
+    resolved in the handler too, not by three dependencies: this route's budget is a no-op route's."""
+    state, principal, ctx = await caller(request)
+    loose, body = _validated(await request.body())
+    await fresh_policy(state)
+    try:
+        pending = _check_permissions(state, principal, ctx, loose)
+    except _Denied as denied:
+        await _committed(denied.pending)
+        raise denied.forbidden from None
+    try:
+        if isinstance(body, RequestValidationError):
+            raise body
+        try:
+            report, events = _run_check(state, body, ctx, inline=True)
+        except _NeedsThread:
+            report, events = await run_in_threadpool(_run_check, state, body, ctx)
+        pending.extend(state.store.audit.submit(event) for event in events)
     except InvalidProject as exc:
+        await _committed(pending)
         raise _invalid(str(exc)) from None
-    await _committed([state.store.audit.submit(event) for event in events])
+    except BaseException:
+        await _committed(pending)
+        raise
+    await _committed(pending)
     return JSONResponse(report)
 
 

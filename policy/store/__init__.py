@@ -74,8 +74,10 @@ def open_store(
     pool_size: int = 5,
     migrate: bool = True,
     last_used_interval: float = 60.0,
+    verify_cache_seconds: float = 0.0,
 ) -> Store:
-    """Connect, migrate (unless ``migrate=False``) and build the stores."""
+    """Connect, migrate (unless ``migrate=False``) and build the stores. ``verify_cache_seconds``: how long a
+    verified project token may be answered from memory (:mod:`policy.store.token_cache`; 0 = every time)."""
     engine = db.create_engine(url, pool_size=pool_size)
     if migrate:
         db.migrate(engine)
@@ -92,6 +94,7 @@ def open_store(
             audience=audience,
             projects=projects,
             last_used_interval=last_used_interval,
+            verify_cache_seconds=verify_cache_seconds,
         ),
         audit=AuditLog(engine),
     )

@@ -33,6 +33,8 @@ BUSY_TIMEOUT_MS = 30_000
 CACHE_KIB = 32 * 1024
 #: bytes of the database file read through mmap (0 would mean pread per page)
 MMAP_BYTES = 1024 * 1024 * 1024
+#: SQLite connections kept open (in-process file handles, not server slots)
+SQLITE_MIN_POOL = 16
 #: WAL pages before an automatic checkpoint (the default is 1,000)
 WAL_CHECKPOINT_PAGES = 10_000
 
@@ -57,7 +59,13 @@ def create_engine(url: str, *, pool_size: int = 5) -> Engine:
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+        # The API's worker threads each hold a connection for a moment: a pool smaller than their number
+        # would open (and run the pragmas on) a new connection for every request beyond it.
+        pool: dict[str, Any] = {}
+        if database and database != ":memory:":
+            pool = {"pool_size": max(pool_size, SQLITE_MIN_POOL), "max_overflow": SQLITE_MIN_POOL}
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+                                  **pool)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine

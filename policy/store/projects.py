@@ -13,6 +13,7 @@ recreated project gets a new ``uid``, so old tokens never come back (deliberate 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import secrets
@@ -74,6 +75,9 @@ def _dump(manifest: Mapping[str, Any]) -> str:
 class ProjectStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._writes = itertools.count(1)
+        #: bumped after every write through this store (after its commit): caches keyed on it drop stale entries
+        self.generation = 0
 
     # --- reads -------------------------------------------------------------------------------------------
 
@@ -123,6 +127,7 @@ class ProjectStore:
             exc2 = ConflictError(f"project {project.name!r} already exists")
             self._reject(ctx, now, "project.create", project.name, exc2)
             raise exc2 from None
+        self.generation = next(self._writes)
         return self.get(project.name)
 
     def update(
@@ -172,6 +177,7 @@ class ProjectStore:
         except (ConflictError, NotFound) as exc:
             self._reject(ctx, now, "project.update", name, exc)
             raise
+        self.generation = next(self._writes)
         return self.get(name)
 
     def delete(self, name: str, *, ctx: audit.AuditContext, now: datetime, expected_version: int | None = None) -> None:
@@ -187,6 +193,7 @@ class ProjectStore:
         except (ConflictError, NotFound) as exc:
             self._reject(ctx, now, "project.delete", name, exc)
             raise
+        self.generation = next(self._writes)
 
     # --- helpers -----------------------------------------------------------------------------------------
 

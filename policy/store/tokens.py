@@ -13,6 +13,7 @@ seconds, in one statement, instead of one write per request.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from policy.store import db, tables
 from policy.store.audit import append_in
 from policy.store.errors import NotFound
 from policy.store.projects import ProjectStore, role_names
+from policy.store.token_cache import VerifiedCache, VerifiedEntry
 
 __all__ = ["IssuedToken", "Principal", "TokenInfo", "TokenRegistry"]
 
@@ -115,7 +117,10 @@ class TokenRegistry:
         audience: str,
         projects: ProjectStore,
         last_used_interval: float = 60.0,
+        verify_cache_seconds: float = 0.0,
     ) -> None:
+        """``verify_cache_seconds``: how long a verified token is answered from memory (0: never; see
+        :mod:`policy.store.token_cache` — changes through this replica still take effect at once)."""
         self._engine = engine
         self._keyring = keyring
         self._issuer = issuer
@@ -126,6 +131,9 @@ class TokenRegistry:
         self._used_lock = threading.Lock()
         self._last_flush_us: int | None = None
         self._roles_cache: dict[tuple[str, int], frozenset[str]] = {}
+        self._verified: VerifiedCache[Principal] = VerifiedCache(verify_cache_seconds)
+        self._writes = itertools.count(1)
+        self._generation = 0
 
     # --- minting and listing -----------------------------------------------------------------------------
 
@@ -227,6 +235,7 @@ class TokenRegistry:
                 object=f"role/{role}/token/{token_id}",
             )
             append_in(conn, event)
+        self._generation = next(self._writes)
         if not changed:
             return None
         return self.get(token_id)
@@ -248,12 +257,18 @@ class TokenRegistry:
                 details={"count": count},
             )
             append_in(conn, event)
+        self._generation = next(self._writes)
         return count
 
     # --- verification ------------------------------------------------------------------------------------
 
     def verify(self, token: str, *, now: datetime) -> Principal:
         """The principal of a presented token, or :class:`policy.tokens.InvalidToken`."""
+        generation = (self._generation, self._projects.generation)  # before the read: a later write invalidates
+        cached = self._cached(token, now=now)
+        if cached is not None:
+            self._touch(cached.token_id, audit.micros(now))
+            return cached
         claims = tokens.verify(token, keyring=self._keyring, issuer=self._issuer, audience=self._audience, now=now)
         with self._engine.connect() as conn:
             row = conn.execute(
@@ -268,6 +283,7 @@ class TokenRegistry:
         if row.revoked_at is not None:
             raise tokens.InvalidToken("token revoked")
         stamp = audit.micros(now)
+        leeway = timedelta(seconds=tokens.LEEWAY_SECONDS)
         if row.expires_at is not None and row.expires_at <= stamp - tokens.LEEWAY_SECONDS * 1_000_000:
             raise tokens.InvalidToken("token expired")
         if row.current_uid is None or row.current_uid != row.project_uid:
@@ -275,12 +291,31 @@ class TokenRegistry:
         if claims.role not in self._roles(claims.project, int(row.project_version)):
             raise tokens.InvalidToken("the token's role no longer exists")
         self._touch(claims.jti, stamp)
-        return Principal(
+        principal = Principal(
             subject=tokens.subject_for(claims.project, claims.role),
             project=claims.project,
             role=claims.role,
             token_id=claims.jti,
         )
+        ends = [t + leeway for t in (claims.expires_at, _opt(row.expires_at)) if t is not None]
+        self._verified.put(token, VerifiedEntry(principal, claims.kid, now, generation, min(ends, default=None)))
+        return principal
+
+    def verify_cached(self, token: str, *, now: datetime) -> Principal | None:
+        """The principal from the verification cache, or None (then :meth:`verify` decides). Never blocks: when
+        the last-used times are due to be written, None, so the caller's blocking path writes them."""
+        principal = self._cached(token, now=now)
+        stamp = audit.micros(now)
+        if principal is None or self._flush_due(stamp):
+            return None
+        self._touch(principal.token_id, stamp)
+        return principal
+
+    def _cached(self, token: str, *, now: datetime) -> Principal | None:
+        hit = self._verified.get(token, now=now, generation=(self._generation, self._projects.generation))
+        if hit is None or self._keyring.key_for(hit.kid, now=now) is None:
+            return None
+        return hit.value
 
     def _roles(self, project: str, version: int) -> frozenset[str]:
         key = (project, version)
@@ -305,6 +340,10 @@ class TokenRegistry:
             due = stamp - self._last_flush_us >= self._interval_us
         if due:
             self.flush_last_used(now_us=stamp)
+
+    def _flush_due(self, stamp: int) -> bool:
+        with self._used_lock:
+            return self._last_flush_us is not None and stamp - self._last_flush_us >= self._interval_us
 
     def flush_last_used(self, *, now_us: int | None = None) -> int:
         """Write the remembered last-used times (one statement). Returns how many rows were touched."""
