@@ -1,4 +1,5 @@
-"""``syncwarden app list|get|sync|history|rollback|delete`` in server mode, over ``/api/v1/applications``.
+"""``syncwarden app list|get|sync|history|rollback|delete`` in server mode, over ``/api/v1/applications``
+(``confirm-deletion`` is refused there: it works in local mode only).
 
 Who calls: :mod:`api.cli.app_cmd` registers each local command through :func:`server_mode`, which adds
 ``--server``/``--auth-token`` to it and, when :func:`api.cli.remote.target` picks a server, runs the function of
@@ -30,7 +31,7 @@ from api.cli.remote import AuthTokenOpt, Remote, ServerOpt, connect, target
 from api.client import Client, Params, path
 from sync.operation import OperationState
 
-__all__ = ["delete", "get", "history", "list_apps", "rollback", "server_mode", "sync"]
+__all__ = ["confirm_deletion", "delete", "get", "history", "list_apps", "rollback", "server_mode", "sync"]
 
 _APPS = "api/v1/applications"
 #: seconds between polls of a running operation (the server's reconciler drives it meanwhile)
@@ -118,6 +119,12 @@ def delete(remote: Remote, *, app_ref: str, cascade: bool = True, output: Output
         emit(answer, output)
     else:
         err_console().print(f"application {app_ref!r} deleted", markup=False)
+
+
+def confirm_deletion(remote: Remote, *, app_ref: str, **_: Any) -> None:
+    """No server route approves deletions yet: refuse, rather than approve in a local database instead."""
+    fail(f"app confirm-deletion works in local mode only; for {app_ref} on {remote.server}, set the app's "
+         "argocd.argoproj.io/deletion-approved annotation to the current time (PUT /api/v1/applications/NAME)")
 
 
 def _follow(api: Client, name: str, params: Params, op_id: str, *, output: Output, timeout: float) -> int:
