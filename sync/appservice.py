@@ -1,5 +1,5 @@
 """The service-level API over apps that the CLI and the HTTP API call: create, get, list, update, delete,
-sync, history, rollback, refresh and waiting for an operation.
+confirm deletion, sync, history, rollback, refresh and waiting for an operation.
 
 Who calls this: ``api`` (routes and the Typer CLI) after authentication and RBAC; this layer does not
 authorise, it records who asked (``subject``) in the operation so the gate (RBAC, windows, ``override``)
@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sync import approval
 from sync.autosync import spec_hash
 from sync.engine_request import SelectedResource
 from sync.operation import OperationState
@@ -103,6 +104,15 @@ class AppService:
         has = [f for f in current.application().finalizers if f in RESOURCES_FINALIZERS]
         finalizers = (*kept, *(has or [RESOURCES_FINALIZER])) if cascade else kept
         app = self.store.apps.mark_deleting(namespace, name, now=now, finalizers=finalizers)
+        self._wake()
+        return app
+
+    def confirm_deletion(self, namespace: str, name: str, *, now: datetime) -> StoredApp:
+        """Approve deletions up to ``now`` (Argo CD ``argocd app confirm-deletion``): sets the app's
+        ``argocd.argoproj.io/deletion-approved`` to ``now``, which lets the prunes of a running operation that
+        wait for ``Prune=confirm`` go on, and a cascading deletion waiting for ``Delete=confirm``."""
+        app = self.store.apps.annotate(namespace, name, {approval.DELETION_APPROVED: approval.approval_value(now)},
+                                       now=now)
         self._wake()
         return app
 

@@ -19,7 +19,8 @@ The pipeline (``argocd-sync-semantics.md`` §3.1–§3.7):
 4. pair by key (:func:`sync.plan.take_live`, the rule the planner uses), collapsing live copies of one object
    seen under two API groups;
 5. diff each pair (:func:`sync.diff.diff`, with tracking-method migration and ``ignoreDifferences``);
-6. decide per-resource status (§3.7), ``requiresPruning``, app status, resource and app health.
+6. decide per-resource status (§3.7), ``requiresPruning``, ``requiresDeletionConfirmation`` (§2.4), app status,
+   resource and app health.
 
 Secret values never leave in clear: every diff is masked by :mod:`sync.diff`, and ``targets``/``managed_live``
 (which hold clear values for the engine) are excluded from ``repr`` and from :meth:`Comparison.to_dict`.
@@ -34,7 +35,7 @@ from enum import Enum
 from typing import Any
 
 from config.settings import SyncSettings
-from sync import compare_ignore, diff, health, hooks, plan, tracking
+from sync import approval, compare_ignore, diff, health, hooks, plan, tracking
 from sync.application import Application
 from sync.cluster import ClusterError, NotFound, key_of
 from sync.compare_targets import (
@@ -74,6 +75,8 @@ class ResourceResult:
     diff: diff.DiffResult | None = None
     #: the other app whose tracking id the live object carries (it is left alone)
     shared_with: str = ""
+    #: ``Delete=confirm``/``Prune=confirm`` (resource, else app): deleting it waits for the app's approval
+    requires_deletion_confirmation: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -92,6 +95,8 @@ class ResourceResult:
         }
         if self.shared_with:
             out["sharedWith"] = self.shared_with
+        if self.requires_deletion_confirmation:
+            out["requiresDeletionConfirmation"] = True
         if self.diff is not None:
             out["diff"] = {
                 "modified": self.diff.modified,
@@ -355,5 +360,8 @@ def _resource(
         sync_wave=hooks.wave_of(obj),
         diff=result,
         shared_with=shared_with,
+        requires_deletion_confirmation=not is_hook and approval.requires_confirmation(
+            target.obj if target is not None else None, live_obj,
+            app.sync_policy.sync_options if app.sync_policy else ()),
     )
     return row, affects_app, self_ref

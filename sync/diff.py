@@ -28,6 +28,7 @@ from typing import Any
 from config import yamlsafe
 
 __all__ = [
+    "MERGE_KEYS",
     "DiffItem",
     "DiffResult",
     "IgnoreRule",
@@ -35,6 +36,7 @@ __all__ = [
     "mask_secret",
     "normalize",
     "owned_paths",
+    "pointer_parts",
 ]
 
 Path = tuple[str | int, ...]
@@ -44,7 +46,7 @@ _SERVER_METADATA = ("creationTimestamp", "uid", "resourceVersion", "generation",
 _MASK = "+" * 8
 
 #: list merge keys for the lists the API server merges by key (strategic merge / SSA associative lists)
-_MERGE_KEYS = {
+MERGE_KEYS = {
     "containers": "name",
     "initContainers": "name",
     "ephemeralContainers": "name",
@@ -83,14 +85,15 @@ def _pointer(path: Path) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
-def _parse_pointer(pointer: str) -> list[str]:
+def pointer_parts(pointer: str) -> list[str]:
+    """The unescaped reference tokens of an RFC 6901 pointer (``/a~1b/0`` → ``["a/b", "0"]``); [] if invalid."""
     if not pointer.startswith("/"):
         return []
     return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
 
 
 def _remove_pointer(obj: Any, pointer: str) -> None:
-    parts = _parse_pointer(pointer)
+    parts = pointer_parts(pointer)
     if not parts:
         return
     node = obj
@@ -155,8 +158,8 @@ def _overlay(live: Any, desired: Any, key: str | None = None) -> Any:
         for k, v in desired.items():
             merged[k] = _overlay(live[k], v, k) if k in live else copy.deepcopy(v)
         return merged
-    if isinstance(desired, list) and isinstance(live, list) and key in _MERGE_KEYS:
-        merge_key = _MERGE_KEYS[key]
+    if isinstance(desired, list) and isinstance(live, list) and key in MERGE_KEYS:
+        merge_key = MERGE_KEYS[key]
         by_key = {item.get(merge_key): item for item in live if isinstance(item, dict)}
         return [
             _overlay(by_key[item.get(merge_key)], item) if isinstance(item, dict) and item.get(merge_key) in by_key

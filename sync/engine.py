@@ -16,6 +16,11 @@ The first tick of every attempt (the first one, each retry, a queued operation r
    before anything else; then every object is dry-run on the server (``dryRun=All``); a failure ends the
    operation Failed before anything else is written.
 
+Every tick first checks that the operation may run at all: with ``FailOnSharedResource=true`` a resource
+shared with another app (the comparison's ``SharedResourceWarning``) ends it Failed "Shared resource found: ..."
+before anything is written. With ``RespectIgnoreDifferences=true`` every object that exists already is written
+with the live values of the fields the app's ignoreDifferences ignore (:mod:`sync.ignore_respect`).
+
 Every later tick is :func:`sync.engine_steps.advance`: steps by (phase, wave), waiting for health between
 steps, SyncFail hooks on failure, hook cleanup by policy. A sync timeout (``settings.sync_timeout_seconds``)
 and :meth:`SyncEngine.terminate` stop it. Every phase change and resource result goes to the event sink
@@ -34,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from config.settings import SyncSettings
-from sync import hooks
+from sync import compare_ignore, hooks, ignore_respect
 from sync.cluster import Cluster, ClusterError, NotFound, Unavailable, UnknownKind
 from sync.engine_events import AuditUnavailable, Recorder
 from sync.engine_exec import ClusterCalls, apply_mode, field_validation, namespaced_lookup
@@ -155,12 +160,15 @@ class SyncEngine:
             )
         if not op.revision:
             op.revision = request.revision
+        if not op.gate_passed and op.retry_count == 0:
+            rec.phase(OperationPhase.RUNNING, "sync started", action="sync.started", result="started")
+        refused = request.refusal()
+        if refused is not None:
+            complete(self._bare(op, request, now, rec), *refused)
+            return
         t = self._context(op, request, now, rec)
-        if not op.gate_passed:
-            if op.retry_count == 0:
-                rec.phase(OperationPhase.RUNNING, "sync started", action="sync.started", result="started")
-            if not self._gate(t):
-                return
+        if not op.gate_passed and not self._gate(t):
+            return
         if not op.dry_run_done:
             if not self._first_tick(t):
                 return
@@ -190,8 +198,10 @@ class SyncEngine:
             skip_hooks=options.skip_hooks or options.selective,
             selected=selected,
         )
+        # RespectIgnoreDifferences with rules it cannot evaluate is refused before any write (refusal())
+        respect = options.respect_ignore_differences and not compare_ignore.validate(request.app.ignore_differences)
         tasks = [
-            dataclasses.replace(task, target=request.prepare_target(copy.deepcopy(task.target)))
+            dataclasses.replace(task, target=request.prepare_target(_respecting(request, task, task.target, respect)))
             if task.target is not None
             else task
             for task in plan.tasks
@@ -352,6 +362,14 @@ class SyncEngine:
             else:
                 t.rec.record(make_result(task, ResultCode.SYNCED, TaskPhase.SUCCEEDED, "dry run"))
         complete(t, OperationPhase.SUCCEEDED, "successfully synced (dry run)")
+
+
+def _respecting(request: SyncRequest, task: Task, target: dict[str, Any], respect: bool) -> dict[str, Any]:
+    """A copy of the target to write; with ``respect`` (``RespectIgnoreDifferences``) an existing object's
+    ignored fields keep their live values (§4.12; hooks are created afresh and are left as they are)."""
+    if not respect or task.live is None or task.hook:
+        return copy.deepcopy(target)
+    return ignore_respect.respect_ignored(target, task.live, request.app.ignore_differences, task.key)
 
 
 def _task_id(task: Task) -> str:

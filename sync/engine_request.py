@@ -6,7 +6,9 @@ engine (:mod:`sync.engine`) only reads it. Options come from the *operation's* c
 (Argo CD copies ``spec.syncPolicy.syncOptions`` into the operation when it is created, §1.9), parsed by
 :meth:`SyncOptions.parse` from the ``Key=value`` strings users already write (§1.10).
 
-Two callables bind the caller's knowledge without the engine importing it: ``prepare_target`` stamps the
+``app`` is the app as stored *now* (read again for every tick): its annotations carry the deletion approval
+that ``Prune=confirm`` prunes wait for, and its ``ignoreDifferences`` are what ``RespectIgnoreDifferences``
+keeps. Two callables bind the caller's knowledge without the engine importing it: ``prepare_target`` stamps the
 tracking id on every object about to be written (hooks get their generated names first, so it runs after
 planning), and ``may_prune`` says whether a live object may be deleted (bound to the project's
 destinations and kind lists; the engine never prunes what it refuses).
@@ -18,11 +20,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sync import compare_ignore
 from sync import diff as diff_mod
 from sync.application import Application, Retry
 from sync.cluster import Propagation
 from sync.gate import SyncTrigger
 from sync.models import ResourceKey
+from sync.operation import OperationPhase
 
 __all__ = ["InvalidSyncOption", "SelectedResource", "SyncOptions", "SyncRequest", "default_modified"]
 
@@ -71,6 +75,8 @@ class SyncOptions:
     prune_last: bool = False
     #: app-level ``Prune=false``: prunes are skipped unless a resource says ``Prune=true``
     prune_disabled: bool = False
+    #: app-level ``Prune=confirm``: prunes wait for the app's deletion approval unless a resource says otherwise
+    prune_confirm: bool = False
     skip_dry_run_on_missing_resource: bool = False
     #: ``syncStrategy.*.force``
     force: bool = False
@@ -78,6 +84,10 @@ class SyncOptions:
     allow_empty: bool = False
     #: app-level ``Validate``: false writes without strict field validation (§4.7)
     validate: bool = True
+    #: ``RespectIgnoreDifferences=true``: fields the app's ignoreDifferences ignore keep their live values
+    respect_ignore_differences: bool = False
+    #: ``FailOnSharedResource=true``: the operation fails when the app shares a resource with another app
+    fail_on_shared_resource: bool = False
 
     @property
     def selective(self) -> bool:
@@ -109,10 +119,15 @@ class SyncOptions:
                 values["prune_last"] = flag
             elif key == "Prune":
                 values["prune_disabled"] = value.lower() == "false"
+                values["prune_confirm"] = value.lower() == "confirm"
             elif key == "Validate":
                 values["validate"] = value.lower() != "false"
             elif key == "SkipDryRunOnMissingResource":
                 values["skip_dry_run_on_missing_resource"] = flag
+            elif key == "RespectIgnoreDifferences":
+                values["respect_ignore_differences"] = flag
+            elif key == "FailOnSharedResource":
+                values["fail_on_shared_resource"] = flag
             elif key == "PrunePropagationPolicy":
                 if value.lower() not in _PROPAGATION:
                     raise InvalidSyncOption(
@@ -161,7 +176,22 @@ class SyncRequest:
     retry: Retry | None = None
     #: is the live object out of date with the target? (for ApplyOutOfSyncOnly)
     modified: Callable[[Obj, Obj], bool] = default_modified
+    #: the comparison's ``SharedResourceWarning`` messages (``FailOnSharedResource`` fails the operation on them)
+    shared_resources: tuple[str, ...] = ()
 
     @property
     def destination_namespace(self) -> str:
         return self.app.destination.namespace
+
+    def refusal(self) -> tuple[OperationPhase, str] | None:
+        """Why the operation must not run at all (the engine asks every tick, before anything is written), or
+        None: ``FailOnSharedResource`` while the app shares a resource with another app (Failed, §4.1 step
+        4.4); ``RespectIgnoreDifferences`` with ignoreDifferences it cannot evaluate (Error; fail closed:
+        writing the fields the user asked to keep is exactly what it must not do)."""
+        if self.options.fail_on_shared_resource and self.shared_resources:
+            return OperationPhase.FAILED, "Shared resource found: " + "; ".join(self.shared_resources)
+        if self.options.respect_ignore_differences:
+            errors = compare_ignore.validate(self.app.ignore_differences)
+            if errors:
+                return OperationPhase.ERROR, "; ".join(f"{c.type}: {c.message}" for c in errors)
+        return None

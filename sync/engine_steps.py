@@ -2,7 +2,8 @@
 
 Who calls it: :class:`sync.engine.SyncEngine` (``advance`` every tick, ``terminate`` on request or timeout).
 It follows gitops-engine's ``Sync`` (``argocd-sync-semantics.md`` §4.5–§4.13): a step is one (phase, wave);
-prunes of a step run before its hooks' BeforeHookCreation deletions and its applies; a multi-step sync waits
+prunes of a step run before its hooks' BeforeHookCreation deletions and its applies (the whole step waits while
+a ``Prune=confirm`` prune lacks the app's ``deletion-approved``, §4.6 step 2); a multi-step sync waits
 for the step's hooks and resources to be healthy (health from the live object) before the next step; a
 failure runs the SyncFail hooks and ends the operation Failed with the cause; hooks are deleted by their
 policies when the operation ends. Nothing here blocks waiting: a tick that has to wait says so in the
@@ -18,7 +19,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sync import hooks
+from sync import approval, hooks
 from sync.cluster import ClusterError
 from sync.engine_events import Recorder
 from sync.engine_exec import ClusterCalls, apply_mode, field_validation
@@ -52,6 +53,8 @@ class Tick:
     rec: Recorder
     calls: ClusterCalls
     tasks: list[Task]
+    #: why the step just run is pending, when no running task says it (a prune awaiting confirmation)
+    pending: str = ""
 
     @property
     def multi_step(self) -> bool:
@@ -145,15 +148,42 @@ def waiting_message(t: Tick) -> str | None:
     return None
 
 
+def _prune_option(t: Tick, task: Task) -> str:
+    """``Prune`` of the live object, else the app-level default: ``false``, ``confirm`` or anything else
+    (prune normally; a resource's ``Prune=true`` overrides an app-level ``false`` or ``confirm``)."""
+    own = hooks.sync_options(task.live).get("Prune")
+    if own is not None:
+        return own
+    options = t.request.options
+    return "false" if options.prune_disabled else "confirm" if options.prune_confirm else ""
+
+
+def _unconfirmed(t: Tick, prunes: Sequence[Task]) -> list[Task]:
+    """The prunes that would delete a ``Prune=confirm`` object while the app has not approved deletions since
+    the operation started (§4.6 step 2); skipped prunes and dry runs need no confirmation."""
+    options = t.request.options
+    if not options.prune or options.dry_run:
+        return []
+    waiting = [
+        task
+        for task in prunes
+        if _prune_option(t, task) == "confirm"
+        and not ((task.live or {}).get("metadata") or {}).get("ownerReferences")
+        and t.request.may_prune(task.live or {})
+    ]
+    if waiting and approval.approved_since(t.request.app.annotations, t.op.started_at):
+        return []
+    return waiting
+
+
 def prune(t: Tick, task: Task) -> ResourceResult:
     """The result of pruning one live object (§4.8); deletes it unless an option or the project says no."""
     live = task.live or {}
     options = t.request.options
-    on_live = hooks.sync_options(live)
     skipped = ResultCode.PRUNE_SKIPPED
     if not options.prune:
         return make_result(task, skipped, TaskPhase.SUCCEEDED, "ignored (requires pruning)")
-    if on_live.get("Prune") == "false" or ("Prune" not in on_live and options.prune_disabled):
+    if _prune_option(t, task) == "false":
         return make_result(task, skipped, TaskPhase.SUCCEEDED, "ignored (no prune)")
     if (live.get("metadata") or {}).get("ownerReferences") or not t.request.may_prune(live):
         log.warning("app %s: not pruning %s: not permitted", t.rec.app, task.key)
@@ -190,8 +220,13 @@ def _make_way_for_hook(t: Tick, task: Task) -> Outcome:
 
 
 def run_step(t: Tick, step: Sequence[Task]) -> Outcome:
-    """Run one step's tasks: prunes, then hook deletions, then applies in order (§4.6)."""
+    """Run one step's tasks: prunes, then hook deletions, then applies in order (§4.6). A step with a prune
+    awaiting confirmation is pending and runs nothing (``Tick.pending`` says which)."""
     dry = t.request.options.dry_run
+    unconfirmed = _unconfirmed(t, [s for s in step if s.is_prune])
+    if unconfirmed:
+        t.pending = _waiting("waiting for pruning confirmation of", unconfirmed, "resources")
+        return Outcome.PENDING
     outcome = Outcome.OK
     for task in (s for s in step if s.is_prune):
         res = prune(t, task)
@@ -328,7 +363,8 @@ def advance(t: Tick) -> None:
     elif outcome is Outcome.OK and final and not any(task.hook for task in step):
         _succeed(t, "successfully synced (all tasks run)")
     else:
-        t.rec.phase(OperationPhase.RUNNING, waiting_message(t) or "waiting for deletion before the next step")
+        waiting = waiting_message(t) or t.pending or "waiting for deletion before the next step"
+        t.rec.phase(OperationPhase.RUNNING, waiting)
 
 
 def _succeed(t: Tick, message: str) -> None:

@@ -2,7 +2,8 @@
 
 Who calls this: :mod:`sync.compare_ignore` parses every expression of an app once (an expression outside the
 subset is an ``InvalidSpecError`` naming it), and :mod:`sync.compare` deletes the matched fields from both the
-desired and the live object before diffing, as Argo CD's ``del(<expr>)`` does (§1.12, §3.5).
+desired and the live object before diffing, as Argo CD's ``del(<expr>)`` does (§1.12, §3.5);
+:mod:`sync.ignore_respect` finds the same fields (:meth:`JqPath.paths`) to keep their live values on a sync.
 
 Why a subset instead of jq: a jq interpreter is a native dependency, and jq programs can loop, so Argo CD
 needs a timeout for them. The expressions people write for ignoreDifferences are paths, usually with a
@@ -70,12 +71,13 @@ class JqPath:
 
     def delete_from(self, obj: Any) -> Any:
         """``obj`` with every matched field removed (``obj`` is modified in place and returned)."""
-        matches = sorted(self._match(obj), key=_deletion_order, reverse=True)
+        matches = sorted(self.paths(obj), key=_deletion_order, reverse=True)
         for path in matches:
             _delete(obj, path)
         return obj
 
-    def _match(self, obj: Any) -> list[Concrete]:
+    def paths(self, obj: Any) -> list[Concrete]:
+        """The concrete paths (keys and list indexes) of every field the expression matches in ``obj``."""
         current: list[tuple[Concrete, Any]] = [((), obj)]
         for stage in self.stages:
             if isinstance(stage, _Select):

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sync import hooks, tracking
+from sync import approval, hooks, tracking
 from sync.cluster import ClusterError, NotFound, Propagation, key_of
 from sync.reconcile_env import Environment
 from sync.store import StoredApp
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
 RESOURCES_FINALIZERS = (RESOURCES_FINALIZER, f"{RESOURCES_FINALIZER}/foreground", f"{RESOURCES_FINALIZER}/background")
-DELETION_APPROVED = "argocd.argoproj.io/deletion-approved"
+DELETION_APPROVED = approval.DELETION_APPROVED
 HELM_RESOURCE_POLICY = "helm.sh/resource-policy"
 
 
@@ -45,25 +45,12 @@ def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _delete_option(obj: Mapping[str, Any], app_options: tuple[str, ...]) -> str:
-    own = hooks.sync_options(obj).get("Delete")
-    if own is not None:
-        return own
-    for raw in app_options:
-        key, _, value = raw.partition("=")
-        if key.strip() == "Delete":
-            return value.strip()
-    return ""
+    return approval.option((obj,), app_options, "Delete") or ""
 
 
 def _approved(stored: StoredApp) -> bool:
-    raw = _annotations(stored.manifest).get(DELETION_APPROVED)
-    if not isinstance(raw, str) or stored.deleting_at is None:
-        return False
-    try:
-        at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return at.tzinfo is not None and at >= stored.deleting_at
+    return stored.deleting_at is not None and approval.approved_since(_annotations(stored.manifest),
+                                                                      stored.deleting_at)
 
 
 def finalize(env: Environment, stored: StoredApp, *, now: datetime) -> bool:

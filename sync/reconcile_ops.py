@@ -7,8 +7,10 @@ Per tick (``argocd-sync-semantics.md`` §4.1): read the request and the last per
 store (a restart continues there: results already recorded are not written again); render the app at the
 operation's pinned revision (a rollback renders the source from history); compare with the live objects;
 refuse to run while the comparison has error conditions (``Error``, as Argo CD); build the engine's
-:class:`~sync.engine_request.SyncRequest` with the request's trigger, so the gate applies sync windows to
-automatic syncs, self-heal, retries and webhook-triggered syncs alike; tick; persist. On completion: a
+:class:`~sync.engine_request.SyncRequest` from the app as stored now (its ``deletion-approved`` annotation
+lets waiting ``Prune=confirm`` prunes go on) and the comparison's shared resources, with the request's
+trigger, so the gate applies sync windows to automatic syncs, self-heal, retries and webhook-triggered syncs
+alike; tick; persist. On completion: a
 history entry for a successful, non-dry-run, non-selective sync (§2.5), the auto-sync bookkeeping for the
 "already attempted" rule (an automatic sync refused only by a sync window does not count as an attempt),
 written in one transaction with the final state, and a refresh of the app. The first tick of an automatic
@@ -28,6 +30,7 @@ from sync.application import Application
 from sync.autosync import spec_hash
 from sync.cluster import key_of
 from sync.compare import Comparison, SyncStatus
+from sync.compare_targets import SHARED_RESOURCE_WARNING
 from sync.engine_request import SyncRequest
 from sync.operation import OperationPhase, OperationState
 from sync.oprequest import OperationRequest
@@ -158,6 +161,7 @@ def run_tick(env: Environment, stored: StoredApp, record: OperationRecord, *, no
                                                  destination_namespace=app.destination.namespace),
         retry=request.retry,
         modified=_modified_from(comparison),
+        shared_resources=tuple(c.message for c in comparison.conditions if c.type == SHARED_RESOURCE_WARNING),
     )
     engine = env.engine_for(cluster)
     if request.terminate:

@@ -1,7 +1,8 @@
-"""``syncwarden app``: applications. ``create|get|list|diff|sync|history|rollback|delete`` work in local mode
-(:mod:`api.cli.app_ops`, :mod:`api.cli.app_sync`): the local database and a kubeconfig context, with the
-reconciler running in this process; with ``--server`` (or ``SYNCWARDEN_SERVER``, or after ``syncwarden login``)
-they talk to a server instead (:mod:`api.cli.app_remote`), printing the same output.
+"""``syncwarden app``: applications. ``create|get|list|diff|sync|history|rollback|delete|confirm-deletion`` work
+in local mode (:mod:`api.cli.app_ops`, :mod:`api.cli.app_sync`): the local database and a kubeconfig context, with
+the reconciler running in this process; with ``--server`` (or ``SYNCWARDEN_SERVER``, or after ``syncwarden login``)
+they talk to a server instead (:mod:`api.cli.app_remote`), printing the same output (``confirm-deletion`` works
+in local mode only).
 
 ``app manifests APP.yaml`` renders an Argo CD Application's source the way the reconciler will (same code:
 ``sync.render``), without a server or a cluster: exit 0 with the objects on stdout, 2 when the app, its
@@ -43,6 +44,7 @@ app.command("sync")(app_remote.server_mode(app_sync.sync, app_remote.sync))
 app.command("history")(app_remote.server_mode(app_ops.history, app_remote.history))
 app.command("rollback")(app_remote.server_mode(app_ops.rollback, app_remote.rollback))
 app.command("delete")(app_remote.server_mode(app_ops.delete, app_remote.delete))
+app.command("confirm-deletion")(app_remote.server_mode(app_ops.confirm_deletion, app_remote.confirm_deletion))
 
 
 class ManifestFormat(str, Enum):

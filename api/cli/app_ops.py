@@ -12,7 +12,11 @@ cluster of a kubeconfig context through :func:`api.wiring.build_services` (see :
 * ``diff`` renders and compares now, prints each differing resource (Secret values masked) and exits 1 when
   the app is out of sync (0 when in sync), like ``argocd app diff``;
 * ``rollback NAME ID`` syncs a history entry (auto-sync must be off), with live progress;
-* ``delete`` removes the app; with ``--cascade`` (the default) its resources first, and only what it owns.
+* ``delete`` removes the app; with ``--cascade`` (the default) its resources first, and only what it owns;
+* ``confirm-deletion`` approves deletions up to now (``argocd.argoproj.io/deletion-approved``, as ``argocd app
+  confirm-deletion``): prunes of ``Prune=confirm`` resources waiting in a running sync, and a cascading delete
+  waiting for ``Delete=confirm``, go on at their next tick (the waiting ``app sync``/``app delete``, or the
+  next ``app get --refresh``).
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from api.cli.common import EXIT_DENIED, EXIT_OK, EXIT_RETRY, Output, console, em
 from api.wiring import Services
 from config import yamlsafe
 from policy.decision import Decision
+from sync import approval
 from sync.application import Application
 from sync.models import InvalidApplication
 from sync.store import AppExists
 
-__all__ = ["create", "delete", "diff", "get", "history", "list_apps", "read_manifest", "rollback", "show_created",
-           "show_diff"]
+__all__ = ["confirm_deletion", "create", "delete", "diff", "get", "history", "list_apps", "read_manifest", "rollback",
+           "show_created", "show_diff"]
 
 AppArg = Annotated[str, typer.Argument(metavar="NAME", help="App name, or NAMESPACE/NAME.")]
 
@@ -311,3 +316,18 @@ def delete(
         console().print(f"application {namespace}/{name} deleted", markup=False)
     else:
         emit({"app": f"{namespace}/{name}", "deleted": True, "cascade": cascade}, output)
+
+
+def confirm_deletion(app_ref: AppArg, kubeconfig: KubeconfigOpt = None, context: ContextOpt = None,
+                     output: OutputOpt = Output.table) -> None:
+    """Approve the deletions waiting for confirmation (Prune=confirm, Delete=confirm)."""
+    with local_services(kubeconfig, context) as services:
+        namespace, name = resolve(services, app_ref)
+        stored = services.apps.confirm_deletion(namespace, name, now=now())
+        value = stored.application().annotations[approval.DELETION_APPROVED]
+        services.record(audit_context(), action="app.confirm-deletion", result="ok", app=stored.application(),
+                        at=now(), details={approval.DELETION_APPROVED: value})
+    if output is Output.table:
+        console().print(f"application {namespace}/{name}: deletion approved at {value}", markup=False)
+    else:
+        emit({"app": f"{namespace}/{name}", approval.DELETION_APPROVED: value}, output)

@@ -1,5 +1,5 @@
 """``syncwarden app create|list|get|diff|manifests|sync|history|rollback|delete`` in server mode, over
-``/api/v1/applications``.
+``/api/v1/applications`` (``confirm-deletion`` is refused there: it works in local mode only).
 
 Who calls: :mod:`api.cli.app_cmd` registers each local command through :func:`server_mode`, which adds
 ``--server``/``--auth-token`` to it and, when :func:`api.cli.remote.target` picks a server, runs the function of
@@ -41,7 +41,8 @@ from api.client import Client, ClientError, Params, path
 from config import yamlsafe
 from sync.operation import OperationState
 
-__all__ = ["create", "delete", "diff", "get", "history", "list_apps", "manifests", "rollback", "server_mode", "sync"]
+__all__ = ["confirm_deletion", "create", "delete", "diff", "get", "history", "list_apps", "manifests", "rollback",
+           "server_mode", "sync"]
 
 _APPS = "api/v1/applications"
 #: seconds between polls of a running operation (the server's reconciler drives it meanwhile)
@@ -172,6 +173,12 @@ def delete(remote: Remote, *, app_ref: str, cascade: bool = True, output: Output
         emit(answer, output)
     else:
         err_console().print(f"application {app_ref!r} deleted", markup=False)
+
+
+def confirm_deletion(remote: Remote, *, app_ref: str, **_: Any) -> None:
+    """No server route approves deletions yet: refuse, rather than approve in a local database instead."""
+    fail(f"app confirm-deletion works in local mode only; for {app_ref} on {remote.server}, set the app's "
+         "argocd.argoproj.io/deletion-approved annotation to the current time (PUT /api/v1/applications/NAME)")
 
 
 def _follow(api: Client, name: str, params: Params, op_id: str, *, output: Output, timeout: float) -> int:

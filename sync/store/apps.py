@@ -226,6 +226,20 @@ class AppStore:
                 spec=dump(manifest), version=current.version + 1, updated_at=db.micros(now)))
         return self.get(namespace, name)
 
+    def annotate(self, namespace: str, name: str, annotations: Mapping[str, str], *, now: datetime) -> StoredApp:
+        """Set ``metadata.annotations`` entries (``deletion-approved``); allowed while the app is being deleted,
+        since ``Delete=confirm`` waits for it then."""
+        with db.write_connection(self._engine) as conn, conn.begin():
+            current = self._locked(conn, namespace, name)
+            manifest = dict(current.manifest)
+            meta = dict(manifest.get("metadata") or {})
+            meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+            manifest["metadata"] = meta
+            _validated(manifest, f"stored app {namespace}/{name}")
+            conn.execute(_A.update().where(_where(_A, namespace, name)).values(
+                spec=dump(manifest), version=current.version + 1, updated_at=db.micros(now)))
+        return self.get(namespace, name)
+
     def remove(self, namespace: str, name: str) -> None:
         """Delete the app and everything stored about it (after finalisation)."""
         with db.write_connection(self._engine) as conn, conn.begin():

@@ -44,7 +44,13 @@ def connect(sb: sandbox.Sandbox, tmp_path: Path) -> kube.KubeCluster:
     return kube.connect(entry, timeout_seconds=10, qps=0)
 
 
-def application(*, dest_ns: str = NS, **policy: Any) -> Application:
+def application(
+    *,
+    dest_ns: str = NS,
+    annotations: Mapping[str, str] | None = None,
+    ignore_differences: list[dict[str, Any]] | None = None,
+    **policy: Any,
+) -> Application:
     spec: dict[str, Any] = {
         "project": "team",
         "source": {"repoURL": "https://git.example.com/web.git", "path": ".", "targetRevision": "main"},
@@ -52,13 +58,13 @@ def application(*, dest_ns: str = NS, **policy: Any) -> Application:
     }
     if policy:
         spec["syncPolicy"] = policy
+    if ignore_differences is not None:
+        spec["ignoreDifferences"] = ignore_differences
+    metadata: dict[str, Any] = {"name": APP, "namespace": "syncwarden"}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     return Application.from_dict(
-        {
-            "apiVersion": "argoproj.io/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": APP, "namespace": "syncwarden"},
-            "spec": spec,
-        }
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": metadata, "spec": spec}
     )
 
 

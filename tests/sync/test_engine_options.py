@@ -1,5 +1,6 @@
 """sync.engine_request and sync.engine_exec, the pure parts: sync options parsed from ``Key=value`` strings
-(reference §1.10), selective-sync matching, and how one object is written (Replace, SSA, CSA, Force; §4.7)."""
+(reference §1.10; Prune=confirm, RespectIgnoreDifferences and FailOnSharedResource among them), selective-sync
+matching, and how one object is written (Replace, SSA, CSA, Force; §4.7)."""
 
 from __future__ import annotations
 
@@ -96,3 +97,18 @@ def test_apply_mode(
     target: dict[str, Any], live: dict[str, Any] | None, options: SyncOptions, expected: tuple[str, bool]
 ) -> None:
     assert apply_mode(target, live, options) == expected
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        pytest.param(["Prune=confirm"], SyncOptions(prune_confirm=True), id="prune-confirm"),
+        pytest.param(["Prune=confirm", "Prune=true"], SyncOptions(), id="last-prune-wins"),
+        pytest.param(["Prune=false"], SyncOptions(prune_disabled=True), id="prune-false"),
+        pytest.param(["RespectIgnoreDifferences=true"], SyncOptions(respect_ignore_differences=True), id="respect"),
+        pytest.param(["FailOnSharedResource=true"], SyncOptions(fail_on_shared_resource=True), id="fail-on-shared"),
+        pytest.param(["FailOnSharedResource=false", "RespectIgnoreDifferences=no"], SyncOptions(), id="not-true"),
+    ],
+)
+def test_prune_confirm_respect_ignore_and_fail_on_shared_options(options: list[str], expected: SyncOptions) -> None:
+    assert SyncOptions.parse(options) == expected
