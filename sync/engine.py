@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from config.settings import SyncSettings
-from sync import hooks
+from sync import hook_finalizer, hooks
 from sync.cluster import Cluster, ClusterError, NotFound, Unavailable, UnknownKind
 from sync.engine_events import AuditUnavailable, Recorder
 from sync.engine_exec import ClusterCalls, apply_mode, field_validation, namespaced_lookup
@@ -191,7 +191,7 @@ class SyncEngine:
             selected=selected,
         )
         tasks = [
-            dataclasses.replace(task, target=request.prepare_target(copy.deepcopy(task.target)))
+            dataclasses.replace(task, target=_prepared(request, task.target, hook=task.hook))
             if task.target is not None
             else task
             for task in plan.tasks
@@ -352,6 +352,12 @@ class SyncEngine:
             else:
                 t.rec.record(make_result(task, ResultCode.SYNCED, TaskPhase.SUCCEEDED, "dry run"))
         complete(t, OperationPhase.SUCCEEDED, "successfully synced (dry run)")
+
+
+def _prepared(request: SyncRequest, target: dict[str, Any], *, hook: bool) -> dict[str, Any]:
+    """The object a task writes: tracking stamped; a hook also carries the hook finalizer (§4.2)."""
+    prepared = request.prepare_target(copy.deepcopy(target))
+    return hook_finalizer.added(prepared) if hook else prepared
 
 
 def _task_id(task: Task) -> str:
