@@ -118,7 +118,7 @@ def refresh_running(t: Tick) -> None:
             continue
         if task.hook and phase.completed:
             try:  # its result is read: the object may go now (§4.5 step 6)
-                _release(t, task, live)
+                _release(t, task, live, "hook completed")
             except ClusterError as exc:
                 message = f"failed to remove the hook finalizer: {exc.message}"
                 t.rec.record(replace(res, task_phase=TaskPhase.ERROR, message=message))
@@ -179,10 +179,11 @@ def prune(t: Tick, task: Task) -> ResourceResult:
     return make_result(task, ResultCode.PRUNED, TaskPhase.SUCCEEDED if gone else TaskPhase.RUNNING, "pruned")
 
 
-def _release(t: Tick, task: Task, live: dict[str, Any]) -> dict[str, Any] | None:
-    """Take the hook finalizer off ``live`` when it carries it; the object as it is now (None once gone)."""
+def _release(t: Tick, task: Task, live: dict[str, Any], why: str) -> dict[str, Any] | None:
+    """Take the hook finalizer off ``live`` if it has it, announced first; the object now (None once gone)."""
     if not hook_finalizer.has(live):
         return live
+    t.rec.emit("sync.hook.finalizer", "removing", target=str(task.key), message=why)
     return hook_finalizer.remove(t.calls.cluster, task.key, live, retry=t.calls.call)
 
 
@@ -193,7 +194,7 @@ def _make_way_for_hook(t: Tick, task: Task) -> Outcome:
     if live is None:
         return Outcome.OK
     try:
-        live = _release(t, task, live)
+        live = _release(t, task, live, "left by an earlier run")
     except ClusterError as exc:
         t.rec.record(make_result(task, ResultCode.SYNC_FAILED, TaskPhase.ERROR, exc.message))
         return Outcome.FAILED
@@ -256,7 +257,7 @@ def cleanup_hooks(t: Tick, policy: DeletePolicy) -> list[str]:
         done.add(task.key)
         live = t.calls.get(task.key)
         try:
-            live = _release(t, task, live) if live is not None else None
+            live = _release(t, task, live, "operation ended") if live is not None else None
         except ClusterError as exc:
             log.warning("app %s: cannot remove the hook finalizer of %s: %s", t.rec.app, task.key, exc)
             errors.append(exc.message)
@@ -379,7 +380,7 @@ def terminate(t: Tick, message: str = "Operation terminated") -> None:
             continue
         live = t.calls.get(task.key)
         try:  # terminated: its result no longer matters, and it must be free to go (§4.13)
-            live = _release(t, task, live) if live is not None else None
+            live = _release(t, task, live, "operation terminated") if live is not None else None
         except ClusterError as exc:
             errors.append(exc.message)
         phase, health_message = _health_phase(task, live) if live is not None else (TaskPhase.RUNNING, "")

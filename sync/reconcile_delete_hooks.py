@@ -88,10 +88,10 @@ def wanted_finalizers(comparison: Comparison) -> tuple[tuple[str, ...], tuple[st
     found: set[str] = set()
     for obj in (*comparison.targets, *comparison.deletion_hooks):
         # called for every comparison, memoised ones too: objects without a hook annotation are passed over
-        # cheaply (rendered objects are plain dicts)
+        # cheaply (targets are dicts; ``isinstance`` against the ``Mapping`` ABC would cost more than the rest)
         meta = obj.get("metadata")
-        annotations = meta.get("annotations") if type(meta) is dict else None
-        if type(annotations) is dict and (hooks.HOOK_ANNOTATION in annotations or HELM_HOOK in annotations):
+        annotations = meta.get("annotations") if isinstance(meta, dict) else None
+        if isinstance(annotations, dict) and (hooks.HOOK_ANNOTATION in annotations or HELM_HOOK in annotations):
             found.update(hooks.deletion_hook_types(obj))
     add = tuple(f for kind in (PRE_DELETE, POST_DELETE) if kind in found for f in _STAGE[kind])
     if comparison.conditions and comparison.errors:

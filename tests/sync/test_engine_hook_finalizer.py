@@ -79,6 +79,8 @@ def test_a_hook_holds_the_finalizer_while_it_runs_and_a_ttl_cannot_take_it_early
     with pytest.raises(NotFound):  # its result read, the finalizer came off and the TTL deletion finished
         h.cluster.get(_job_key("migrate"))
     assert _writes(h, ns_path("Job", "migrate")) == ["apply", "apply", "unhold"]  # dry-run, create, release
+    released = [(e.target, e.message) for e in h.sink.events if e.action == "sync.hook.finalizer"]
+    assert released == [(str(_job_key("migrate")), "hook completed")]  # announced to the event sink, as every write
 
 
 def test_a_completed_hook_kept_in_the_cluster_no_longer_holds_the_finalizer(h: Harness) -> None:
@@ -113,6 +115,7 @@ def test_terminate_takes_the_finalizer_off_so_the_running_hook_is_deleted(slow: 
     op = engine.terminate(op, h.request(targets), now=T0)
     assert (op.phase, op.message) == (OperationPhase.FAILED, "Operation terminated")
     assert _writes(h, ns_path("Job", "long")) == ["apply", "apply", "unhold", "delete"]
+    assert [e.message for e in h.sink.events if e.action == "sync.hook.finalizer"] == ["operation terminated"]
     with pytest.raises(NotFound):  # not left Terminating behind the finalizer
         h.cluster.get(_job_key("long"))
 
