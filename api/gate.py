@@ -7,14 +7,16 @@ time, the caller) into one call of :func:`policy.evaluate.evaluate` and the answ
 outside the project's kinds and destinations is ever deleted.
 
 Automatic triggers (``auto``, ``self-heal``, ``retry``, ``webhook``) are checked as automatic syncs against the
-sync windows; ``manual`` and ``rollback`` as manual ones, with RBAC for the caller when there is one.
+sync windows; ``manual`` and ``rollback`` as manual ones, with RBAC for the caller when there is one. ``delete``
+(the PreDelete/PostDelete hooks of an app being deleted) is checked against the project's sources, destinations
+and kinds but not the sync windows: as in Argo CD, a window never holds up an app's deletion.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from policy import evaluate as policy_gate
 from policy.decision import Code, Decision, Violation
@@ -127,12 +129,13 @@ class PolicyGate:
                 )
             )
         manual = request.trigger in _MANUAL_TRIGGERS
+        sync: Literal["auto", "manual"] | None = None if request.trigger == "delete" else "manual" if manual else "auto"
         decision = policy_gate.evaluate(
             project=project,
             app=app_target(app),
             objects=[object_ref(o) for o in request.objects],
             kinds=_Kinds(self._scope, request.objects),
-            sync="manual" if manual else "auto",
+            sync=sync,
             at=request.at,
             started_at=request.started_at,
             authorizer=self._authorizer if request.subject is not None else None,

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from config import yamlsafe
-from sandbox import controllers, ssa
+from sandbox import controllers, lifecycle, ssa
 from sandbox.core import Core, clone, key_of
 from sandbox.faults import FaultInjector, RequestLog
 from sandbox.resources import types_from_crd
@@ -137,10 +137,12 @@ class Sandbox:
     # ---- controllers -----------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Run the simulated controllers once: every workload gets the status it has earned by now."""
+        """Run the simulated controllers once: every workload gets the status it has earned by now, and
+        finished Jobs whose ``ttlSecondsAfterFinished`` ran out are deleted (finalizers still hold them)."""
         core = self.core
         with self._tick_lock, core.store.lock:
             now = core.clock()
+            expired = []
             for group, plural in CONTROLLED:
                 for key in core.store.keys(group, plural):
                     obj = core.store.get(key)
@@ -149,13 +151,16 @@ class Sandbox:
                     since = core.spec_changed_at.get(key) or _parse_time(obj["metadata"]["creationTimestamp"])
                     age = (now - since).total_seconds() if since is not None else float("inf")
                     status = controllers.observe(obj, age_seconds=age, timing=self.timing)
-                    if status is None or status == obj.get("status"):
-                        continue
-                    updated = clone(obj)
-                    updated["status"] = status
-                    updated = ssa.record_update(obj, updated, manager=CONTROLLER_MANAGER, now=core.now(),
+                    if status is not None and status != obj.get("status"):
+                        updated = clone(obj)
+                        updated["status"] = status
+                        obj = ssa.record_update(obj, updated, manager=CONTROLLER_MANAGER, now=core.now(),
                                                 subresource="status")
-                    core.store.put(key, updated, "MODIFIED")
+                        core.store.put(key, obj, "MODIFIED")
+                    if controllers.ttl_expired(obj, age_seconds=age, timing=self.timing):
+                        expired.append(key)
+            for key in expired:
+                lifecycle.request_delete(core, key, propagation="Background")
 
     def _controller_loop(self) -> None:
         while not self._stopping.wait(self.tick_interval):

@@ -14,7 +14,9 @@ What each kind reports once ready (and before, "not ready"):
 * Deployment, ReplicaSet, StatefulSet, DaemonSet: observedGeneration = generation at once; ready and
   available replicas only after ``ready_after_seconds`` (conditions, revisions as the real controllers).
 * Job: active until ``job_duration_seconds``, then ``Complete`` (or ``Failed`` when annotated
-  ``sandbox.syncwarden.io/fail: "true"``); a suspended Job reports ``Suspended``.
+  ``sandbox.syncwarden.io/fail: "true"``); a suspended Job reports ``Suspended``. A finished Job with
+  ``spec.ttlSecondsAfterFinished`` is deleted that many seconds after it finished (:func:`ttl_expired`; the
+  TTL-after-finished controller), so a finalizer on it (Argo CD's hook finalizer) keeps it Terminating.
 * Pod: ``restartPolicy: Always`` pods are Pending, then Running and Ready after ``ready_after_seconds``
   (annotated to fail: CrashLoopBackOff); run-to-completion pods run for ``job_duration_seconds`` and
   then Succeed (annotated to fail: Failed with exit code 1).
@@ -30,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FAIL_ANNOTATION", "ControllerTiming", "load_balancer_ip", "observe", "template_hash"]
+__all__ = ["FAIL_ANNOTATION", "ControllerTiming", "load_balancer_ip", "observe", "template_hash", "ttl_expired"]
 
 FAIL_ANNOTATION = "sandbox.syncwarden.io/fail"
 
@@ -68,6 +70,24 @@ def observe(obj: dict[str, Any], *, age_seconds: float, timing: ControllerTiming
         return None
     status = {**old, **computed}
     return None if status == old else status
+
+
+def ttl_expired(obj: dict[str, Any], *, age_seconds: float, timing: ControllerTiming) -> bool:
+    """Whether the TTL-after-finished controller deletes ``obj`` now: a Job whose status says it finished
+    (``Complete`` or ``Failed``) and whose ``ttlSecondsAfterFinished`` has passed since it finished, at
+    ``job_duration_seconds`` of age."""
+    if obj.get("kind") != "Job":
+        return False
+    ttl = _spec(obj).get("ttlSecondsAfterFinished")
+    if not isinstance(ttl, int) or isinstance(ttl, bool) or ttl < 0:
+        return False
+    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    conditions = status.get("conditions") if isinstance(status, dict) else None
+    finished = any(
+        isinstance(c, dict) and c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in (conditions if isinstance(conditions, list) else [])
+    )
+    return finished and age_seconds >= timing.job_duration_seconds + ttl
 
 
 # ----------------------------------------------------------------------------------------- helpers

@@ -30,6 +30,7 @@ from sync.engine_request import SelectedResource
 from sync.operation import OperationState
 from sync.oprequest import OperationRequest
 from sync.reconcile_delete import RESOURCES_FINALIZER, RESOURCES_FINALIZERS
+from sync.reconcile_delete_hooks import MANAGED_FINALIZERS
 from sync.reconciler import Reconciler
 from sync.render_cache import digest
 from sync.store import (
@@ -93,7 +94,9 @@ class AppService:
 
     def update(self, manifest: Mapping[str, Any], *, now: datetime, expected_version: int | None = None,
                source: str = "") -> StoredApp:
-        app = self.store.apps.update(manifest, now=now, expected_version=expected_version, source=source)
+        # the PreDelete/PostDelete finalizers the reconciler put on stay: an edit must not let a deletion skip hooks
+        app = self.store.apps.update(manifest, now=now, expected_version=expected_version, source=source,
+                                     keep_finalizers=MANAGED_FINALIZERS)
         self._wake()
         return app
 

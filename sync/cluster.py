@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -360,6 +360,10 @@ class Cluster(Protocol):
     ) -> dict[str, Any]: ...
 
     def delete(self, key: ResourceKey, *, propagation: Propagation = "Background", dry_run: bool = False) -> None: ...
+
+    def set_finalizers(self, key: ResourceKey, finalizers: Sequence[str], *, resource_version: str) -> dict[str, Any]:
+        """Replace ``metadata.finalizers`` if the object is still at ``resource_version`` (else ``Conflict``);
+        returns what the server stored (an object whose last finalizer went may be gone right after)."""
 
     def list_objects(
         self, info: ResourceInfo, *, label_selector: str | None = None, namespace: str = ""

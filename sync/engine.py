@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from config.settings import SyncSettings
-from sync import compare_ignore, hooks, ignore_respect
+from sync import compare_ignore, hook_finalizer, hooks, ignore_respect
 from sync.cluster import Cluster, ClusterError, NotFound, Unavailable, UnknownKind
 from sync.engine_events import AuditUnavailable, Recorder
 from sync.engine_exec import ClusterCalls, apply_mode, field_validation, namespaced_lookup
@@ -201,7 +201,8 @@ class SyncEngine:
         # RespectIgnoreDifferences with rules it cannot evaluate is refused before any write (refusal())
         respect = options.respect_ignore_differences and not compare_ignore.validate(request.app.ignore_differences)
         tasks = [
-            dataclasses.replace(task, target=request.prepare_target(_respecting(request, task, task.target, respect)))
+            dataclasses.replace(task, target=_prepared(request, _respecting(request, task, task.target, respect),
+                                                       hook=task.hook))
             if task.target is not None
             else task
             for task in plan.tasks
@@ -370,6 +371,13 @@ def _respecting(request: SyncRequest, task: Task, target: dict[str, Any], respec
     if not respect or task.live is None or task.hook:
         return copy.deepcopy(target)
     return ignore_respect.respect_ignored(target, task.live, request.app.ignore_differences, task.key)
+
+
+def _prepared(request: SyncRequest, target: dict[str, Any], *, hook: bool) -> dict[str, Any]:
+    """The object a task writes (a copy the caller owns): tracking stamped; a hook also carries the hook
+    finalizer (§4.2)."""
+    prepared = request.prepare_target(target)
+    return hook_finalizer.added(prepared) if hook else prepared
 
 
 def _task_id(task: Task) -> str:

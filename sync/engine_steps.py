@@ -5,9 +5,9 @@ It follows gitops-engine's ``Sync`` (``argocd-sync-semantics.md`` §4.5–§4.13
 prunes of a step run before its hooks' BeforeHookCreation deletions and its applies (the whole step waits while
 a ``Prune=confirm`` prune lacks the app's ``deletion-approved``, §4.6 step 2); a multi-step sync waits
 for the step's hooks and resources to be healthy (health from the live object) before the next step; a
-failure runs the SyncFail hooks and ends the operation Failed with the cause; hooks are deleted by their
-policies when the operation ends. Nothing here blocks waiting: a tick that has to wait says so in the
-message and returns, and the caller runs the next tick later.
+failure runs the SyncFail hooks and ends the operation Failed with the cause; hooks hold the hook finalizer
+until their result is read (:mod:`sync.hook_finalizer`) and are deleted by their policies when the operation
+ends. Nothing here blocks waiting: a tick that has to wait says so in the message and returns.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sync import approval, hooks
+from sync import approval, hook_finalizer, hooks
 from sync.cluster import ClusterError
 from sync.engine_events import Recorder
 from sync.engine_exec import ClusterCalls, apply_mode, field_validation
@@ -117,8 +117,16 @@ def refresh_running(t: Tick) -> None:
             t.rec.record(replace(res, status=ResultCode.SYNC_FAILED, task_phase=TaskPhase.ERROR, message=message))
             continue
         phase, message = _health_phase(task, live)
-        if phase is not res.task_phase:
-            t.rec.record(replace(res, task_phase=phase, message=message or res.message))
+        if phase is res.task_phase:
+            continue
+        if task.hook and phase.completed:
+            try:  # its result is read: the object may go now (§4.5 step 6)
+                _release(t, task, live, "hook completed")
+            except ClusterError as exc:
+                message = f"failed to remove the hook finalizer: {exc.message}"
+                t.rec.record(replace(res, task_phase=TaskPhase.ERROR, message=message))
+                continue
+        t.rec.record(replace(res, task_phase=phase, message=message or res.message))
 
 
 def _waiting(what: str, tasks: Sequence[Task], noun: str) -> str:
@@ -201,9 +209,25 @@ def prune(t: Tick, task: Task) -> ResourceResult:
     return make_result(task, ResultCode.PRUNED, TaskPhase.SUCCEEDED if gone else TaskPhase.RUNNING, "pruned")
 
 
+def _release(t: Tick, task: Task, live: dict[str, Any], why: str) -> dict[str, Any] | None:
+    """Take the hook finalizer off ``live`` if it has it, announced first; the object now (None once gone)."""
+    if not hook_finalizer.has(live):
+        return live
+    t.rec.emit("sync.hook.finalizer", "removing", target=str(task.key), message=why)
+    return hook_finalizer.remove(t.calls.cluster, task.key, live, retry=t.calls.call)
+
+
 def _make_way_for_hook(t: Tick, task: Task) -> Outcome:
-    """BeforeHookCreation: delete a hook left from an earlier run before creating it again (§4.6 step 3)."""
+    """A hook left from an earlier run loses the hook finalizer (§4.6 step 1); with BeforeHookCreation it is
+    deleted before it is created again (§4.6 step 3)."""
     live = t.calls.get(task.key)
+    if live is None:
+        return Outcome.OK
+    try:
+        live = _release(t, task, live, "left by an earlier run")
+    except ClusterError as exc:
+        t.rec.record(make_result(task, ResultCode.SYNC_FAILED, TaskPhase.ERROR, exc.message))
+        return Outcome.FAILED
     if live is None:
         return Outcome.OK
     if (live.get("metadata") or {}).get("deletionTimestamp"):
@@ -257,14 +281,23 @@ def run_step(t: Tick, step: Sequence[Task]) -> Outcome:
 
 
 def cleanup_hooks(t: Tick, policy: DeletePolicy) -> list[str]:
-    """Delete this operation's hooks that carry ``policy``; returns the errors (reported, not fatal)."""
+    """The operation ends: its hooks lose the hook finalizer (nothing reads their results any more, not even
+    a hook still running), and those that carry ``policy`` are deleted; returns the errors (reported, not
+    fatal)."""
     errors: list[str] = []
     done: set[Any] = set()
     for task in t.tasks:
-        if not task.hook or policy not in task.delete_policies or task.key in done or t.result(task) is None:
+        if not task.hook or task.key in done or t.result(task) is None:
             continue
         done.add(task.key)
-        if t.calls.get(task.key) is None:
+        live = t.calls.get(task.key)
+        try:
+            live = _release(t, task, live, "operation ended") if live is not None else None
+        except ClusterError as exc:
+            log.warning("app %s: cannot remove the hook finalizer of %s: %s", t.rec.app, task.key, exc)
+            errors.append(exc.message)
+            continue
+        if live is None or policy not in task.delete_policies:
             continue
         t.rec.emit("sync.hook.delete", "requested", target=str(task.key), message=policy.value)
         try:
@@ -382,6 +415,10 @@ def terminate(t: Tick, message: str = "Operation terminated") -> None:
         if not task.hook or res is None or res.task_phase is not TaskPhase.RUNNING:
             continue
         live = t.calls.get(task.key)
+        try:  # terminated: its result no longer matters, and it must be free to go (§4.13)
+            live = _release(t, task, live, "operation terminated") if live is not None else None
+        except ClusterError as exc:
+            errors.append(exc.message)
         phase, health_message = _health_phase(task, live) if live is not None else (TaskPhase.RUNNING, "")
         if live is not None and (phase is TaskPhase.RUNNING or DeletePolicy.HOOK_FAILED in task.delete_policies):
             t.rec.emit("sync.hook.delete", "requested", target=str(task.key), message="terminated")

@@ -5,7 +5,8 @@ engine (``policy.evaluate``) and the audit log to them, the way Argo CD's contro
 ``validateSyncPermissions`` through ``WithPermissionValidator``.
 
 The engine calls the gate with the whole desired set (hooks included) before anything is written, and again
-whenever a queued or retried operation actually executes, so a project edited in between is respected.
+whenever a queued or retried operation actually executes, so a project edited in between is respected. App
+deletion calls it (trigger ``delete``) with the PreDelete/PostDelete hooks it is about to create.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any, Literal, Protocol
 
 from sync.application import Application
 
-__all__ = ["EventSink", "Gate", "GateRequest", "GateVerdict", "SyncEvent", "SyncTrigger", "Violation"]
+__all__ = ["EventSink", "Gate", "GateRequest", "GateTrigger", "GateVerdict", "SyncEvent", "SyncTrigger", "Violation"]
 
 #: what started a sync: the reconciler's automated sync, self-heal, a retry, a webhook refresh, or a person
 SyncTrigger = Literal["auto", "self-heal", "retry", "webhook", "manual", "rollback"]
+#: what the gate may be asked about: a sync, or the deletion hooks of an app being deleted (``delete``)
+GateTrigger = SyncTrigger | Literal["delete"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +50,7 @@ class GateRequest:
     app: Application
     #: every object the operation may write, hooks included, as rendered (namespaces defaulted)
     objects: Sequence[Mapping[str, Any]]
-    trigger: SyncTrigger
+    trigger: GateTrigger
     at: datetime
     #: when the operation started (for sync windows' overrun rule); None when it is about to start
     started_at: datetime | None = None

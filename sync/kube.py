@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import kubernetes.client
@@ -373,6 +373,13 @@ class KubeCluster:
         self._call("DELETE", path, what=what, query=query, body=options)
         if not dry_run and (key.group, key.kind) == _CRD:
             self.discovery.invalidate()
+
+
+    def set_finalizers(self, key: ResourceKey, finalizers: Sequence[str], *, resource_version: str) -> dict[str, Any]:
+        """A JSON merge patch of ``metadata.finalizers``; the resourceVersion in it is the server's precondition."""
+        _, path, what = self._path_for_key(key, "update finalizers of")
+        body = {"metadata": {"finalizers": list(finalizers) or None, "resourceVersion": resource_version}}
+        return dict(self._json(self._call("PATCH", path, what=what, body=body, content_type=_MERGE), what))
 
 
 def connect(

@@ -24,12 +24,24 @@ from sync.compare_memo import CachedComparison
 from sync.store import AppStatus, SyncStore
 from sync.store.apps import StatusIndex
 
-__all__ = ["COMPARISON_ERROR", "SYNC_ERROR", "PassState", "compared_status", "failed_status", "flush"]
+__all__ = [
+    "COMPARISON_ERROR",
+    "DELETION_ERROR",
+    "SYNC_ERROR",
+    "PassState",
+    "compared_status",
+    "failed_status",
+    "flush",
+    "with_condition",
+]
 
 log = logging.getLogger(__name__)
 
 SYNC_ERROR = "SyncError"
 COMPARISON_ERROR = "ComparisonError"
+#: app deletion cannot go on (a PreDelete hook failed, a hook was denied, a delete failed); set by
+#: :mod:`sync.reconcile_delete`, the one producer of this type
+DELETION_ERROR = "DeletionError"
 
 AppKey = tuple[str, str]
 
@@ -79,6 +91,14 @@ def _conditions(previous: AppStatus, fresh: list[dict[str, str]], now: datetime)
     """Fresh conditions; an unchanged (type, message) keeps its first timestamp (§2.6)."""
     seen = {(c.get("type"), c.get("message")): c.get("lastTransitionTime") for c in previous.conditions}
     return [{**c, "lastTransitionTime": seen.get((c["type"], c["message"])) or now.isoformat()} for c in fresh]
+
+
+def with_condition(previous: AppStatus, kind: str, message: str | None, *, now: datetime) -> AppStatus:
+    """``previous`` with its conditions of type ``kind`` replaced by one saying ``message`` (none when None);
+    conditions of other types are kept, and an unchanged message keeps its first timestamp (§2.6)."""
+    others = [c for c in previous.conditions if c.get("type") != kind]
+    fresh = [{"type": kind, "message": message}] if message is not None else []
+    return replace(previous, conditions=others + _conditions(previous, fresh, now))
 
 
 def compared_status(previous: AppStatus, cached: CachedComparison, revisions: tuple[str, ...],

@@ -17,7 +17,9 @@ One pass (``argocd-sync-semantics.md`` §4.1, §5):
    injected ``rand``), or the watch cache reported a change to one of its objects since the last pass
    (drift: compared at the revision it was last compared at, with no Git resolution);
 4. the comparison (render via :class:`sync.render.Renderer`, :func:`sync.compare.compare`) is persisted and
-   the automated-sync decision (:mod:`sync.autosync`) may start an operation, which ticks at once.
+   the automated-sync decision (:mod:`sync.autosync`) may start an operation, which ticks at once; before
+   that, the app gets or loses the PreDelete/PostDelete finalizers its manifests call for
+   (:func:`sync.reconcile_delete_hooks.manage_finalizers`).
 
 What keeps a pass cheap when nothing changed (issue 6; ``bench/reconcile.py`` measures it): the statuses are
 read in one query and written in one transaction per pass (written before any operation starts, and at the
@@ -52,6 +54,7 @@ from sync.compare_memo import CachedComparison, ComparisonMemo, SpecKey
 from sync.models import ResourceKey
 from sync.operation import OperationState
 from sync.reconcile_delete import finalize
+from sync.reconcile_delete_hooks import manage_finalizers
 from sync.reconcile_env import Environment
 from sync.reconcile_ops import Prepared, run_tick
 from sync.reconcile_status import PassState, compared_status, failed_status, flush
@@ -320,6 +323,8 @@ class Reconciler:
                                         fetched=bool(fetched), permitted=self.env.permitted(app),
                                         namespaced=self.env.scope_lookup(app))
         comparison = cached.comparison
+        # before the status is stored (§1.14); only finalizers change, so the comparison stands for the new version
+        spec = manage_finalizers(self.env, stored, app, comparison, now=now) or spec
         automated = app.sync_policy.automated if app.sync_policy is not None else None
         # the decision reads ``last`` only for an automated app that is OutOfSync: spare the query otherwise
         wants_last = automated is not None and automated.enabled and comparison.sync_status is SyncStatus.OUT_OF_SYNC

@@ -307,7 +307,9 @@ def delete(
         deadline = time.monotonic() + timeout
         while services.apps.store.apps.find(namespace, name) is not None:
             if time.monotonic() >= deadline:
-                fail(f"application {namespace}/{name} is still being deleted after {timeout:g}s; "
+                errors = [f": {c.get('message')}" for c in services.apps.store.apps.status(namespace, name).conditions
+                          if c.get("type") == "DeletionError"]
+                fail(f"application {namespace}/{name} is still being deleted after {timeout:g}s{''.join(errors)}; "
                      "run 'app delete' again to go on", EXIT_RETRY)
             report = services.reconciler.process_app(namespace, name, now=now())
             if not report.deleted:

@@ -106,6 +106,26 @@ class StatusIndex(Mapping[tuple[str, str], AppStatus]):
         return ("", None) if row is None else (row.compared_to, _opt_time(row.next_poll_at))
 
 
+def _finalizers(manifest: Mapping[str, Any]) -> list[str]:
+    meta = manifest.get("metadata")
+    value = meta.get("finalizers") if isinstance(meta, Mapping) else None
+    return [str(f) for f in value] if isinstance(value, list) else []
+
+
+def _edited(manifest: Mapping[str, Any], *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> dict[str, Any]:
+    """A copy of ``manifest`` whose finalizers lack ``remove`` and end with those of ``add`` it lacked."""
+    finalizers = [f for f in _finalizers(manifest) if f not in remove]
+    finalizers += [f for f in dict.fromkeys(add) if f not in finalizers]
+    out = dict(manifest)
+    meta = dict(out.get("metadata") or {})
+    if finalizers:
+        meta["finalizers"] = finalizers
+    else:
+        meta.pop("finalizers", None)
+    out["metadata"] = meta
+    return out
+
+
 def _where(table: sa.Table, namespace: str, name: str) -> sa.ColumnElement[bool]:
     return sa.and_(table.c.namespace == namespace, table.c.name == name)
 
@@ -176,16 +196,19 @@ class AppStore:
         return self.get(app.namespace, app.name)
 
     def update(self, manifest: Mapping[str, Any], *, now: datetime, expected_version: int | None = None,
-               source: str = "") -> StoredApp:
-        """Replace an app's manifest. With ``expected_version``, a concurrent change is a ``VersionConflict``."""
+               source: str = "", keep_finalizers: Sequence[str] = ()) -> StoredApp:
+        """Replace an app's manifest. With ``expected_version``, a concurrent change is a ``VersionConflict``.
+        Those of ``keep_finalizers`` the stored app carries stay, whatever the new manifest says (the ones the
+        reconciler manages: an edit must not make a deletion skip its hooks)."""
         app = _validated(manifest, source)
         with db.write_connection(self._engine) as conn, conn.begin():
             current = self._locked(conn, app.namespace, app.name)
             if current.deleting_at is not None:
                 raise VersionConflict(f"application {app.namespace}/{app.name} is being deleted")
             self._check_version(current, expected_version)
+            kept = [f for f in _finalizers(current.manifest) if f in keep_finalizers]
             conn.execute(_A.update().where(_where(_A, app.namespace, app.name)).values(
-                project=app.project, spec=dump(dict(manifest)), version=current.version + 1,
+                project=app.project, spec=dump(_edited(manifest, add=kept)), version=current.version + 1,
                 updated_at=db.micros(now),
             ))
         return self.get(app.namespace, app.name)
@@ -211,19 +234,21 @@ class AppStore:
             ))
         return self.get(namespace, name)
 
-    def set_finalizers(self, namespace: str, name: str, finalizers: tuple[str, ...], *, now: datetime) -> StoredApp:
-        """Rewrite ``metadata.finalizers`` (the reconciler drops a finalizer once its stage is done)."""
+    def edit_finalizers(self, namespace: str, name: str, *, now: datetime, add: Sequence[str] = (),
+                        remove: Sequence[str] = (), unless_deleting: bool = False) -> StoredApp:
+        """Add and remove ``metadata.finalizers`` on the list as stored, in one transaction (the reconciler: a
+        finished deletion stage drops its finalizer; a comparison adds or drops the PreDelete/PostDelete ones,
+        which with ``unless_deleting`` never change once the app carries the deletion mark). Writes (and bumps
+        the version) only when the list changes."""
         with db.write_connection(self._engine) as conn, conn.begin():
             current = self._locked(conn, namespace, name)
-            manifest = dict(current.manifest)
-            meta = dict(manifest.get("metadata") or {})
-            if finalizers:
-                meta["finalizers"] = list(finalizers)
-            else:
-                meta.pop("finalizers", None)
-            manifest["metadata"] = meta
+            if unless_deleting and current.deleting_at is not None:
+                return current
+            edited = _edited(current.manifest, add=add, remove=remove)
+            if _finalizers(edited) == _finalizers(current.manifest):
+                return current
             conn.execute(_A.update().where(_where(_A, namespace, name)).values(
-                spec=dump(manifest), version=current.version + 1, updated_at=db.micros(now)))
+                spec=dump(edited), version=current.version + 1, updated_at=db.micros(now)))
         return self.get(namespace, name)
 
     def annotate(self, namespace: str, name: str, annotations: Mapping[str, str], *, now: datetime) -> StoredApp:

@@ -1,6 +1,7 @@
 """api.gate: the policy engine bound to the sync core's gate seam.
 
-Unit level: triggers map to automatic/manual window checks, RBAC for a caller, unknown projects fail closed, CRDs
+Unit level: triggers map to automatic/manual window checks (app deletion's hooks: none, but the project's
+destinations and kinds), RBAC for a caller, unknown projects fail closed, CRDs
 among the objects resolve scope, ``may_prune`` keeps deletions inside the project. End to end (real SyncEngine,
 real sandbox over HTTP): a denied object stops the whole sync with nothing written (PROJ-01), and a freeze blocks an
 automatic sync but lets a permitted manual sync through (WIN-01)."""
@@ -75,6 +76,14 @@ def test_every_automatic_path_is_bound_by_the_freeze(trigger: str, allowed: bool
     assert verdict.allowed is allowed
     if not allowed:
         assert [v.code for v in verdict.violations] == ["window.blocked"]
+
+
+def test_deletion_hooks_are_not_held_by_a_freeze_but_stay_inside_the_project() -> None:
+    g = gate_for(project(manual_sync=False))
+    assert g(request("delete", at=FREEZE)).allowed  # a window never holds up an app's deletion
+    outside = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "cleanup", "namespace": "kube-system"}}
+    denied = g(request("delete", at=FREEZE, objects=[ef.cm("a"), outside]))
+    assert [v.code for v in denied.violations] == ["namespace.not-permitted"]
 
 
 def test_override_of_a_freeze_needs_permission_and_reason() -> None:

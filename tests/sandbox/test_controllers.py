@@ -140,6 +140,18 @@ def test_job_statuses() -> None:
     assert health.assess(failed) == health.HealthStatus(health.Health.DEGRADED, "Job has reached the specified backoff limit")
 
 
+def test_a_finished_job_expires_after_its_ttl() -> None:
+    job = obj("batch/v1", "Job", {"template": TEMPLATE, "ttlSecondsAfterFinished": 5})
+    assert not controllers.ttl_expired(observed(job, 9.0), age_seconds=14.0, timing=TIMING)  # still running
+    done = observed(job, 10.0)
+    assert not controllers.ttl_expired(done, age_seconds=14.9, timing=TIMING)
+    assert controllers.ttl_expired(done, age_seconds=15.0, timing=TIMING)  # finished at 10 s, plus 5 s
+    failed = observed(obj("batch/v1", "Job", {"template": TEMPLATE, "ttlSecondsAfterFinished": 0}, annotations=FAIL), 10.0)
+    assert controllers.ttl_expired(failed, age_seconds=10.0, timing=TIMING)
+    without = observed(obj("batch/v1", "Job", {"template": TEMPLATE}), 10.0)
+    assert not controllers.ttl_expired(without, age_seconds=1e9, timing=TIMING)
+
+
 def test_pod_statuses() -> None:
     running = observed(pod("Always"), 5.0)["status"]
     assert running["phase"] == "Running"

@@ -127,6 +127,29 @@ def test_jobs_succeed_or_fail_when_annotated(slow: tuple[sandbox.Sandbox, client
     assert bad.failed and {c.type for c in bad.conditions} >= {"Failed"}
 
 
+def test_a_finished_job_goes_after_its_ttl_unless_a_finalizer_holds_it(
+    slow: tuple[sandbox.Sandbox, client.ApiClient], clock: Clock
+) -> None:
+    sb, api = slow
+    batch = client.BatchV1Api(api)
+    short, held, kept = _job("short"), _job("held"), _job("kept")  # kept: no TTL
+    held["metadata"]["finalizers"] = ["argocd.argoproj.io/hook-finalizer"]
+    short["spec"]["ttlSecondsAfterFinished"] = held["spec"]["ttlSecondsAfterFinished"] = 30
+    for body in (short, held, kept):
+        batch.create_namespaced_job("default", body)
+    clock.advance(61)
+    sb.tick()  # finished now: the TTL starts
+    assert {j.metadata.name for j in batch.list_namespaced_job("default").items} == {"short", "held", "kept"}
+    clock.advance(30)
+    sb.tick()
+    assert {j.metadata.name for j in batch.list_namespaced_job("default").items} == {"held", "kept"}
+    terminating = batch.read_namespaced_job("held", "default")
+    assert terminating.metadata.deletion_timestamp is not None
+    assert terminating.status.succeeded == 1  # its result can still be read
+    batch.patch_namespaced_job("held", "default", {"metadata": {"finalizers": None}})
+    assert {j.metadata.name for j in batch.list_namespaced_job("default").items} == {"kept"}
+
+
 def test_pods_pvcs_and_load_balancers(slow: tuple[sandbox.Sandbox, client.ApiClient], clock: Clock) -> None:
     sb, api = slow
     core = client.CoreV1Api(api)

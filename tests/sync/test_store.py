@@ -118,8 +118,23 @@ def test_deletion_mark_and_finalizers(store: SyncStore) -> None:
     assert again.deleting_at == T0 + timedelta(seconds=5)  # the first mark stands
     with pytest.raises(VersionConflict, match="being deleted"):
         store.apps.update(manifest(path="x"), now=T0)
-    cleared = store.apps.set_finalizers("syncwarden", "web", (), now=T0)
-    assert cleared.application().finalizers == ()
+    cleared = store.apps.edit_finalizers("syncwarden", "web", remove=("resources-finalizer.argocd.argoproj.io",),
+                                         now=T0)
+    assert cleared.application().finalizers == () and cleared.version == again.version + 1
+    # a manager of finalizers that only acts on live apps leaves a deleting one alone
+    kept = store.apps.edit_finalizers("syncwarden", "web", add=("x/y",), now=T0, unless_deleting=True)
+    assert kept.application().finalizers == () and kept.version == cleared.version
+
+
+def test_finalizers_edited_in_place_and_kept_across_updates(store: SyncStore) -> None:
+    store.apps.create(manifest(), now=T0)
+    one = store.apps.edit_finalizers("syncwarden", "web", add=("a/x", "b/y"), now=T0)
+    assert one.application().finalizers == ("a/x", "b/y") and one.version == 2
+    same = store.apps.edit_finalizers("syncwarden", "web", add=("b/y",), remove=("c/z",), now=T0)
+    assert same.version == 2  # nothing changed: nothing written
+    # an update whose manifest lacks them keeps those it is told to keep, and only those
+    updated = store.apps.update(manifest(path="apps/v2"), now=T0, keep_finalizers=("b/y",))
+    assert updated.application().finalizers == ("b/y",) and updated.application().source.path == "apps/v2"
 
 
 def test_status_round_trip_and_remove(store: SyncStore) -> None:
