@@ -90,6 +90,8 @@ class HistoryList(_Out):
 
 class ResourceTree(_Out):
     nodes: list[dict[str, Any]]
+    #: top-level objects of the destination namespace no app tracks (only when the project monitors them)
+    orphaned_nodes: list[dict[str, Any]] = Field(default_factory=list)
 
 
 class AppManifests(_Out):

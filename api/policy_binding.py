@@ -8,7 +8,9 @@ the gate. Built by :func:`api.wiring.build_services` (the one composition root),
 * :class:`AuditSink`: ``sync.gate.EventSink`` appending every :class:`sync.gate.SyncEvent` to the audit log as
   ``app.<event>``; it raises when the record cannot be written, so the engine refuses the change;
 * :class:`RoutingGate`: ``sync.gate.Gate``, a :class:`api.gate.PolicyGate` per request with the app's own
-  cluster as the kind scope; every decision is audited (``app.sync.gate``) and one that cannot be is a denial.
+  cluster as the kind scope; every decision is audited (``app.sync.gate``) and one that cannot be is a denial;
+* :func:`orphan_monitor`: a project's ``orphanedResources`` as the :class:`sync.orphans.OrphanMonitor` the
+  reconciler's environment asks for (``Environment.orphan_monitor``).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from typing import Any
 from api.gate import PolicyGate, Scope
 from api.state import PolicyCache
 from policy import audit
+from policy.project import AppProject
 from sync.application import Application
 from sync.gate import GateRequest, GateVerdict, SyncEvent
 from sync.gate import Violation as GateViolation
+from sync.orphans import OrphanMonitor
 
-__all__ = ["AuditSink", "LivePolicyView", "RoutingGate", "audit_event"]
+__all__ = ["AuditSink", "LivePolicyView", "RoutingGate", "audit_event", "orphan_monitor"]
 
 log = logging.getLogger(__name__)
 
@@ -118,3 +122,15 @@ class RoutingGate:
             denial = GateViolation("audit.unavailable", f"the decision could not be audited: {exc}")
             return GateVerdict(False, (denial,))
         return verdict
+
+
+def orphan_monitor(project: AppProject | None) -> OrphanMonitor | None:
+    """The monitor of ``project``'s ``orphanedResources``; None when the project does not monitor them (or is
+    unknown: nothing is reported for an app whose project cannot be read)."""
+    settings = project.orphaned_resources if project is not None else None
+    if settings is None:
+        return None
+    return OrphanMonitor(
+        warn=settings.warns,
+        ignored=lambda group, kind, name: settings.ignores(group=group, kind=kind, name=name),
+    )

@@ -13,6 +13,7 @@ and then binds policy into sync:
   audited (``app.sync.gate``, with an override's reason) and one that cannot be recorded is a denial;
 * ``permitted`` for compare, prune and deletion: :func:`api.gate.prune_permit` of the app's project (an
   unknown or unreadable project permits nothing: fail closed);
+* ``orphan_monitor``: the app's project's ``orphanedResources`` (:func:`api.policy_binding.orphan_monitor`);
 * the event sink: every :class:`sync.gate.SyncEvent` becomes an audit record (action ``app.<event>``); when
   the audit log cannot be written the sink raises, so the engine refuses the change it announced.
 
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from api.gate import Scope, prune_permit
-from api.policy_binding import AuditSink, LivePolicyView, RoutingGate, audit_event
+from api.policy_binding import AuditSink, LivePolicyView, RoutingGate, audit_event, orphan_monitor
 from config.settings import Settings
 from policy import audit
 from policy import tokens as token_crypto
@@ -230,6 +231,7 @@ def build_services(
             settings=sync_settings,
             permitted=permitted,
             sleep=sleep,
+            orphan_monitor=lambda app: orphan_monitor(policy.project(app.project)),
         )
         reconciler = Reconciler(env, clock=clock, owner=owner)
         clusters.on_event = reconciler.on_cache_event

@@ -106,6 +106,12 @@ class SyncSettings(_Group):
     sync_timeout_seconds: float = Field(default=0.0, ge=0)
     """End a sync operation as Failed after this many seconds; 0 means no timeout (Argo CD default)."""
 
+    repo_error_grace_seconds: float = Field(default=180.0, ge=0)
+    """How long a poll may keep failing to render an app before its status shows it (Argo CD
+    ``--repo-error-grace-period-seconds``, 180 s): from an app's first failure until this has passed, a poll
+    that cannot load the desired state leaves the last status as it was, so a Git host's brief outage does not
+    flip every app to Unknown. A refresh or a spec change reports the error at once; 0 reports every failure."""
+
     tracking_key: str = "syncwarden.io/tracking-id"
     """Annotation (and/or label) that marks the objects an app owns."""
 

@@ -78,6 +78,15 @@ class OrphanedIgnore:
         pairs = (("group", self.group), ("kind", self.kind), ("name", self.name))
         return {key: value for key, value in pairs if value is not None}
 
+    def matches(self, *, group: str, kind: str, name: str) -> bool:
+        """Reference §1.6: the group is always a G glob (absent means the core group only); an absent or empty
+        kind or name matches any, else it is a G glob."""
+        return (
+            patterns.glob_match(self.group or "", group)
+            and (not self.kind or patterns.glob_match(self.kind, kind))
+            and (not self.name or patterns.glob_match(self.name, name))
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class OrphanedResources:
@@ -85,6 +94,14 @@ class OrphanedResources:
 
     warn: bool | None = None
     ignore: tuple[OrphanedIgnore, ...] | None = None
+
+    @property
+    def warns(self) -> bool:
+        return self.warn is True
+
+    def ignores(self, *, group: str, kind: str, name: str) -> bool:
+        """Is an object of this group, kind and name exempt from monitoring by an ``ignore`` rule?"""
+        return any(rule.matches(group=group, kind=kind, name=name) for rule in self.ignore or ())
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sync import appfields as f
-from sync import giturl
+from sync import giturl, namespace_meta
 from sync.appfields import InvalidApplication
 from sync.application import (
     API_VERSION,
@@ -238,7 +238,8 @@ def _sync_policy(raw: dict[str, Any]) -> SyncPolicy:
         automated=automated,
         sync_options=options,
         retry=_retry(retry_raw) if retry_raw is not None else None,
-        managed_namespace_metadata=copy.deepcopy(f.optional_mapping(raw, "managedNamespaceMetadata", path)),
+        managed_namespace_metadata=namespace_meta.checked(f.optional_mapping(raw, "managedNamespaceMetadata", path),
+                                                          f"{path}.managedNamespaceMetadata"),
     )
 
 

@@ -22,6 +22,11 @@ The pipeline (``argocd-sync-semantics.md`` §3.1–§3.7):
 6. decide per-resource status (§3.7), ``requiresPruning``, ``requiresDeletionConfirmation`` (§2.4), app status,
    resource and app health.
 
+With effective managedNamespaceMetadata (:mod:`sync.namespace_meta`), a destination Namespace this app tracks
+but Git lacks is compared with a target built from the metadata (never offered to the engine, never pruned),
+and a destination Namespace Git defines that does not exist yet is Synced (the sync will create it). Whether
+the metadata differs from what the last sync applied is the reconciler's question (it needs the store).
+
 Secret values never leave in clear: every diff is masked by :mod:`sync.diff`, and ``targets``/``managed_live``
 (which hold clear values for the engine) are excluded from ``repr`` and from :meth:`Comparison.to_dict`.
 """
@@ -35,7 +40,7 @@ from enum import Enum
 from typing import Any
 
 from config.settings import SyncSettings
-from sync import approval, compare_ignore, diff, health, hooks, plan, tracking
+from sync import approval, compare_ignore, diff, health, hooks, namespace_meta, plan, tracking
 from sync.application import Application
 from sync.cluster import ClusterError, NotFound, key_of
 from sync.compare_targets import (
@@ -258,8 +263,10 @@ def compare(
     live_objs = [obj for obj in _dedupe_by_uid(list(selected.values()), target_keys) if permitted(obj)]
 
     live_by_key: dict[ResourceKey, Obj] = {key_of(obj): obj for obj in live_objs}
+    managed_ns = _managed_namespace(app, norm.targets, live_by_key)
+    targets = norm.targets if managed_ns is None else (*norm.targets, managed_ns)
     pairs: list[tuple[Target | None, Obj | None]] = [
-        (t, plan.take_live(live_by_key, t.key, namespaced) if _pairable(t) else None) for t in norm.targets
+        (t, plan.take_live(live_by_key, t.key, namespaced) if _pairable(t) else None) for t in targets
     ]
     pairs.extend((None, obj) for obj in live_by_key.values())
 
@@ -269,8 +276,10 @@ def compare(
     managed_out: list[dict[str, Any]] = []
     health_input: list[tuple[str, Obj | None, bool]] = []
     self_key = ResourceKey("argoproj.io", "Application", app.namespace, app.name)
+    to_create = namespace_meta.destination_key(app) if namespace_meta.effective(app) is not None else None
     for target, live_obj in pairs:
-        row, affects_app, self_ref = _resource(app, target, live_obj, tracker, instance, permitted, field_manager)
+        row, affects_app, self_ref = _resource(app, target, live_obj, tracker, instance, permitted, field_manager,
+                                               to_create)
         resources.append(row)
         app_out_of_sync = app_out_of_sync or affects_app
         if row.shared_with:
@@ -280,9 +289,11 @@ def compare(
             continue  # neither applied nor pruned by this app
         if target is not None and target.skipped:
             continue  # Skip: never applied, and its live twin never pruned
-        if target is not None and target.resolved:
+        if target is not None and target is managed_ns:
+            pass  # compared only: CreateNamespace applies it, and it is never pruned
+        elif target is not None and target.resolved:
             targets_out.append(target.obj)
-        if live_obj is not None and self_ref:
+        if live_obj is not None and self_ref and (target is None or target is not managed_ns):
             managed_out.append(dict(live_obj))
         if (row.status is not None or row.hook) and row.key != self_key:
             label = f"{row.key.group}/{row.key.kind}:{row.key.namespace}/{row.key.name}"
@@ -305,6 +316,17 @@ def compare(
     )
 
 
+def _managed_namespace(app: Application, targets: Sequence[Target], live_by_key: Mapping[ResourceKey, Obj],
+                       ) -> Target | None:
+    """§3.1 step 7: the destination Namespace this app tracks (its managedNamespaceMetadata carries the tracking
+    annotation) but Git does not define is compared with a target built from the metadata, not pruned."""
+    metadata = namespace_meta.effective(app)
+    key = namespace_meta.destination_key(app)
+    if metadata is None or key not in live_by_key or any(t.key == key for t in targets):
+        return None
+    return Target(key, namespace_meta.namespace_object(key.name, metadata), "spec.syncPolicy.managedNamespaceMetadata")
+
+
 def _resource(
     app: Application,
     target: Target | None,
@@ -313,9 +335,11 @@ def _resource(
     instance: str,
     permitted: Callable[[Obj], bool],
     field_manager: str,
+    to_create: ResourceKey | None = None,
 ) -> tuple[ResourceResult, bool, bool]:
     """One resource row, whether it makes the app OutOfSync (§3.7), and whether the live object is really
-    this app's (self-referencing)."""
+    this app's (self-referencing). ``to_create``: the destination Namespace CreateNamespace will create
+    (managedNamespaceMetadata is set), whose absence is no difference."""
     obj: Obj = target.obj if target is not None else (live_obj or {})
     key = target.key if target is not None else key_of(obj)
     is_hook = hooks.is_hook(obj)
@@ -337,7 +361,9 @@ def _resource(
         rules = compare_ignore.rules_for(app.ignore_differences, key)
         result = diff.diff(desired, live_view, manager=field_manager, rules=rules)
     if not no_status:
-        if target is None or live_obj is None or (result is not None and result.modified):
+        if target is not None and live_obj is None and key == to_create:
+            status = SyncStatus.SYNCED  # §3.7 special case: the sync creates it (CreateNamespace)
+        elif target is None or live_obj is None or (result is not None and result.modified):
             status = SyncStatus.OUT_OF_SYNC
             affects_app = not (target is None and live_obj is not None and _ignore_extraneous(live_obj))
         else:

@@ -13,8 +13,10 @@ The first tick of every attempt (the first one, each retry, a queued operation r
    operation Failed with every violation in its message, and nothing is written;
 2. a sync whose desired set came back empty does not prune every managed resource unless ``allowEmpty``;
 3. CreateNamespace creates the destination namespace (and a Git-defined destination Namespace is applied)
-   before anything else; then every object is dry-run on the server (``dryRun=All``); a failure ends the
-   operation Failed before anything else is written.
+   before anything else, with the app's managedNamespaceMetadata (:mod:`sync.namespace_meta`; an existing
+   namespace is applied again only for that metadata, and what was applied is recorded in the state); then
+   every object is dry-run on the server (``dryRun=All``); a failure ends the operation Failed before
+   anything else is written.
 
 Every tick first checks that the operation may run at all: with ``FailOnSharedResource=true`` a resource
 shared with another app (the comparison's ``SharedResourceWarning``) ends it Failed "Shared resource found: ..."
@@ -39,7 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from config.settings import SyncSettings
-from sync import compare_ignore, hook_finalizer, hooks, ignore_respect
+from sync import compare_ignore, hook_finalizer, hooks, ignore_respect, namespace_meta
 from sync.cluster import Cluster, ClusterError, NotFound, Unavailable, UnknownKind
 from sync.engine_events import AuditUnavailable, Recorder
 from sync.engine_exec import ClusterCalls, apply_mode, field_validation, namespaced_lookup
@@ -222,8 +224,8 @@ class SyncEngine:
         if not t.request.options.create_namespace or not ns:
             return None
         if any(task.target is not None and _is_namespace(task.key, ns) for task in t.tasks if not task.hook):
-            return None  # a Git-defined Namespace wins
-        return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+            return None  # a Git-defined Namespace wins (over managedNamespaceMetadata too)
+        return namespace_meta.namespace_object(ns, namespace_meta.declared(t.request.app))
 
     def _gate(self, t: Tick) -> bool:
         op, request = t.op, t.request
@@ -324,11 +326,20 @@ class SyncEngine:
         }
         ns = t.request.destination_namespace
         synthetic = self._namespace_to_create(t)
-        if synthetic is not None and t.calls.get(ResourceKey("", "Namespace", "", ns)) is None:
-            creating.add(ns)
+        # an existing namespace is applied again only to keep managedNamespaceMetadata on it (server-side
+        # apply: what other managers set survives); what was applied is recorded for the comparison (§2.1)
+        metadata = namespace_meta.declared(t.request.app) if synthetic is not None else None
+        exists = synthetic is not None and t.calls.get(ResourceKey("", "Namespace", "", ns)) is not None
+        if synthetic is not None and (not exists or metadata is not None):
+            if not exists:
+                creating.add(ns)
             task = Task(ResourceKey("", "Namespace", "", ns), Phase.PRE_SYNC, 0, synthetic, None)
-            if not t.request.options.dry_run and not self._apply_namespace(t, task, TaskPhase.SUCCEEDED):
-                return None
+            done = f"namespace {ns} metadata applied" if exists else f"namespace {ns} created"
+            if not t.request.options.dry_run:
+                if not self._apply_namespace(t, task, TaskPhase.SUCCEEDED, done):
+                    return None
+                if metadata is not None:
+                    t.op.managed_namespace_metadata = metadata.to_dict()
         for task in t.tasks:
             if (
                 not t.request.options.dry_run
@@ -342,7 +353,7 @@ class SyncEngine:
                 return None
         return creating
 
-    def _apply_namespace(self, t: Tick, task: Task, phase: TaskPhase) -> bool:
+    def _apply_namespace(self, t: Tick, task: Task, phase: TaskPhase, message: str = "") -> bool:
         assert task.target is not None
         try:
             t.calls.apply(task.target, mode="server-side", force=True, dry_run=False)
@@ -350,7 +361,7 @@ class SyncEngine:
             t.rec.record(make_result(task, ResultCode.SYNC_FAILED, TaskPhase.FAILED, exc.message))
             complete(t, OperationPhase.FAILED, f"the namespace failed to apply, reason: {exc.message}")
             return False
-        t.rec.record(make_result(task, ResultCode.SYNCED, phase, f"namespace {task.key.name} created"))
+        t.rec.record(make_result(task, ResultCode.SYNCED, phase, message or f"namespace {task.key.name} created"))
         return True
 
     def _dry_run_operation(self, t: Tick) -> None:

@@ -18,6 +18,7 @@ Error tree::
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from sync.models import ResourceKey
 
 __all__ = [
     "DEFAULT_AUTOMATED_RETRY",
+    "NAMESPACE_METADATA",
     "InvalidOperationState",
     "OperationPhase",
     "OperationState",
@@ -43,6 +45,9 @@ __all__ = [
 DEFAULT_BACKOFF = Backoff(duration="5s", factor=2, max_duration="3m")
 #: automated operations retry 5 times when ``spec.syncPolicy.retry`` is absent (§1.11)
 DEFAULT_AUTOMATED_RETRY = Retry(limit=5, backoff=DEFAULT_BACKOFF)
+#: the state's key for the managedNamespaceMetadata the operation applied (Argo CD
+#: ``syncResult.managedNamespaceMetadata``); the store keeps it beyond the operation
+NAMESPACE_METADATA = "managedNamespaceMetadata"
 
 
 class InvalidOperationState(ValueError):
@@ -176,6 +181,9 @@ class OperationState:
     #: per attempt: each task's wave as planned on the attempt's first tick ("Phase:group/Kind/ns/name" → wave),
     #: so the order of steps stays put while pruned objects disappear from the live set
     waves: dict[str, int] = field(default_factory=dict)
+    #: the managedNamespaceMetadata (``{"labels": ..., "annotations": ...}``) this operation applied to the
+    #: destination namespace; None until it did
+    managed_namespace_metadata: dict[str, Any] | None = None
 
     @classmethod
     def new(cls, operation_id: str, *, started_at: datetime, revision: str = "") -> OperationState:
@@ -218,6 +226,7 @@ class OperationState:
         return OperationState.from_dict(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
+        applied = self.managed_namespace_metadata
         return {
             "operationId": self.operation_id,
             "phase": self.phase.value,
@@ -235,6 +244,7 @@ class OperationState:
                 "waves": dict(self.waves),
             },
             "violations": [dict(v) for v in self.violations],
+            **({} if applied is None else {NAMESPACE_METADATA: copy.deepcopy(applied)}),
         }
 
     @classmethod
@@ -262,6 +272,9 @@ class OperationState:
         violations = data.get("violations") or []
         if not isinstance(violations, list) or not all(isinstance(v, Mapping) for v in violations):
             raise InvalidOperationState("violations", "must be a list of objects")
+        namespace_metadata = data.get(NAMESPACE_METADATA)
+        if namespace_metadata is not None and not isinstance(namespace_metadata, Mapping):
+            raise InvalidOperationState(NAMESPACE_METADATA, "must be an object")
         return cls(
             operation_id=_str(data, "operationId", "", required=True),
             phase=_enum(OperationPhase, data, "phase", ""),
@@ -277,6 +290,7 @@ class OperationState:
             next_attempt_at=_time(attempt, "nextAttemptAt", "attempt"),
             violations=[{str(k): str(v) for k, v in item.items()} for item in violations],
             waves={str(k): v for k, v in waves.items()},
+            managed_namespace_metadata=None if namespace_metadata is None else copy.deepcopy(dict(namespace_metadata)),
         )
 
 

@@ -4,7 +4,9 @@ with them: load an app's live objects and compare an app.
 
 Who builds it: ``api`` (the composition root) and the tests, once per process, and hands it to
 :class:`sync.reconciler.Reconciler`. ``permitted(app)`` is bound by ``api`` to the project's destinations and
-kind lists; objects it refuses are invisible to comparison and never pruned or deleted.
+kind lists; objects it refuses are invisible to comparison and never pruned or deleted. ``orphan_monitor(app)``
+is bound by ``api`` to the project's ``orphanedResources`` (:mod:`sync.orphans`): that is how the project's
+setting reaches sync without sync reading a project.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from config.settings import SyncSettings
-from sync import tracking
+from sync import namespace_meta, orphans, tracking
 from sync.application import Application
 from sync.cluster import Cluster, NotFound
 from sync.cluster_cache import ClusterCache
@@ -61,6 +63,8 @@ class Environment:
     permitted: Permits
     #: used by the engine for short in-tick retry waits only
     sleep: Callable[[float], None] = time.sleep
+    #: the app's project's ``orphanedResources`` monitor (bound by ``api``); None: not monitored
+    orphan_monitor: orphans.Orphans = orphans.not_monitored
     _engines: dict[int, SyncEngine] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -103,6 +107,30 @@ class Environment:
 
         return compare(app, manifests, live, namespaced=namespaced_lookup(cluster), permitted=self.permitted(app),
                        settings=self.settings, fetch=fetch)
+
+    def namespace_metadata_differs(self, app: Application, comparison: Comparison) -> bool:
+        """Is the app's effective managedNamespaceMetadata other than what the last sync applied (§2.1)? One
+        store read, only for apps with such metadata."""
+        if namespace_meta.effective(app) is None:
+            return False
+        record = self.store.operations.operation(app.namespace, app.name)
+        applied = record.namespace_metadata if record is not None else None
+        return namespace_meta.differs_from_applied(app, comparison.targets, applied)
+
+    def orphaned(self, app: Application, comparison: Comparison, *, known_apps: Callable[[], set[str]],
+                 ) -> tuple[list[dict[str, str]], orphans.OrphanMonitor] | None:
+        """The orphaned resources of ``app``'s destination namespace and its project's monitor; None when the
+        project does not monitor them. Lists the namespace (one request per namespaced kind); raises
+        :class:`sync.cluster.ClusterError` when that fails. ``known_apps()``: every app's instance name."""
+        monitor = self.orphan_monitor(app)
+        namespace = app.destination.namespace
+        if monitor is None or not namespace:
+            return None
+        objects = orphans.list_namespace(self.destinations.cluster_for(app), namespace)
+        found = orphans.find(objects, namespace=namespace, managed={r.key for r in comparison.resources},
+                             known_apps=known_apps(), tracker=self.tracker, monitor=monitor,
+                             permitted=self.permitted(app))
+        return found, monitor
 
     def scope_lookup(self, app: Application) -> Callable[[str, str], bool | None]:
         """The ``(group, kind) → namespaced?`` lookup :meth:`compare` uses for ``app``'s cluster."""

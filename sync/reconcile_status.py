@@ -9,6 +9,8 @@ reported against its own app, as a failure in the app's processing would be.
 The status itself (``argocd-sync-semantics.md`` §2.6, §5): conditions keep the time they first appeared while
 their (type, message) stays the same; a poll records its time and schedules the next poll; a drift comparison
 keeps the last poll's time and schedule (an automated-sync retry time may bring the next look forward).
+Orphaned resources (:func:`orphans_of`, when the app's project monitors them) are stored with the status and
+raise their warning next to the comparison's conditions.
 """
 
 from __future__ import annotations
@@ -19,8 +21,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from sync import orphans
+from sync.application import Application
 from sync.autosync import AutoSyncDecision
+from sync.cluster import ClusterError
+from sync.compare import Comparison
 from sync.compare_memo import CachedComparison
+from sync.reconcile_env import Environment
 from sync.store import AppStatus, SyncStore
 from sync.store.apps import StatusIndex
 
@@ -32,6 +39,7 @@ __all__ = [
     "compared_status",
     "failed_status",
     "flush",
+    "orphans_of",
     "with_condition",
 ]
 
@@ -54,6 +62,13 @@ class PassState:
     statuses: StatusIndex | None = None
     writes: list[tuple[str, str, AppStatus]] = field(default_factory=list)
     listed: set[str] = field(default_factory=set)
+    #: (namespace, name) of every app (None: read when first needed, for orphaned-resource detection)
+    apps: set[AppKey] | None = None
+
+    def app_keys(self, store: SyncStore) -> set[AppKey]:
+        if self.apps is None:
+            self.apps = {(namespace, name) for namespace, name, _ in store.apps.names()}
+        return self.apps
 
     def status(self, store: SyncStore, key: AppKey) -> AppStatus:
         if self.statuses is None:
@@ -101,13 +116,37 @@ def with_condition(previous: AppStatus, kind: str, message: str | None, *, now: 
     return replace(previous, conditions=others + _conditions(previous, fresh, now))
 
 
+def orphans_of(env: Environment, app: Application, comparison: Comparison, previous: AppStatus,
+               ctx: PassState) -> tuple[list[dict[str, str]] | None, list[dict[str, str]]]:
+    """The orphaned resources to store for ``app`` (None: its project does not monitor them) and the conditions
+    they raise (:mod:`sync.orphans`). A namespace that cannot be listed keeps what the last status said."""
+    def known_apps() -> set[str]:
+        return {env.tracker.instance(name, namespace) for namespace, name in ctx.app_keys(env.store)}
+
+    try:
+        found = env.orphaned(app, comparison, known_apps=known_apps)
+    except ClusterError as exc:
+        log.warning("app %s/%s: listing its destination namespace for orphaned resources failed: %s",
+                    app.namespace, app.name, exc)
+        kept = [{"type": c["type"], "message": c["message"]} for c in previous.conditions
+                if c.get("type") == orphans.ORPHANED_RESOURCE_WARNING]
+        return previous.orphaned_resources, kept
+    if found is None:
+        return None, []
+    resources, monitor = found
+    warning = orphans.condition(resources, monitor)
+    return resources, [] if warning is None else [warning.to_dict()]
+
+
 def compared_status(previous: AppStatus, cached: CachedComparison, revisions: tuple[str, ...],
                     decision: AutoSyncDecision, *, compared_to: str, poll: bool,
-                    next_poll: Callable[[], datetime], now: datetime) -> AppStatus:
+                    next_poll: Callable[[], datetime], now: datetime,
+                    orphaned: tuple[list[dict[str, str]] | None, list[dict[str, str]]] = (None, [])) -> AppStatus:
     """The status after a comparison; ``poll``: it was a poll (or stronger), not a drift comparison;
-    ``next_poll()`` draws the next poll time (with its jitter) and is called only when one is needed."""
+    ``next_poll()`` draws the next poll time (with its jitter) and is called only when one is needed;
+    ``orphaned``: what :func:`orphans_of` found."""
     comparison = cached.comparison
-    fresh = [c.to_dict() for c in comparison.conditions]
+    fresh = [c.to_dict() for c in comparison.conditions] + list(orphaned[1])
     if decision.error:
         fresh.append({"type": SYNC_ERROR, "message": decision.error})
     scheduled = next_poll() if poll else previous.next_poll_at
@@ -123,6 +162,7 @@ def compared_status(previous: AppStatus, cached: CachedComparison, revisions: tu
         compared_to=compared_to,
         reconciled_at=now if poll or previous.reconciled_at is None else previous.reconciled_at,
         next_poll_at=scheduled,
+        orphaned_resources=orphaned[0],
     )
 
 

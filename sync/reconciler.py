@@ -19,7 +19,11 @@ One pass (``argocd-sync-semantics.md`` §4.1, §5):
 4. the comparison (render via :class:`sync.render.Renderer`, :func:`sync.compare.compare`) is persisted and
    the automated-sync decision (:mod:`sync.autosync`) may start an operation, which ticks at once; before
    that, the app gets or loses the PreDelete/PostDelete finalizers its manifests call for
-   (:func:`sync.reconcile_delete_hooks.manage_finalizers`).
+   (:func:`sync.reconcile_delete_hooks.manage_finalizers`). An app
+   whose effective managedNamespaceMetadata is not what the last sync applied is OutOfSync (§2.1); orphaned
+   resources are listed with the status when the project monitors them (:mod:`sync.orphans`). A render that
+   fails during a poll or drift comparison leaves the status alone until the repo-error grace period since
+   the app's first failure is over (:mod:`sync.repo_grace`); a refresh or a spec change reports it at once.
 
 What keeps a pass cheap when nothing changed (issue 6; ``bench/reconcile.py`` measures it): the statuses are
 read in one query and written in one transaction per pass (written before any operation starts, and at the
@@ -45,7 +49,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sync import appparse, autosync
+from sync import appparse, autosync, namespace_meta
 from sync.application import Application
 from sync.autosync import SelfHealBackoff
 from sync.cluster_cache import CacheEvent
@@ -57,9 +61,10 @@ from sync.reconcile_delete import finalize
 from sync.reconcile_delete_hooks import manage_finalizers
 from sync.reconcile_env import Environment
 from sync.reconcile_ops import Prepared, run_tick
-from sync.reconcile_status import PassState, compared_status, failed_status, flush
+from sync.reconcile_status import PassState, compared_status, failed_status, flush, orphans_of
 from sync.render import RenderError
 from sync.render_cache import digest
+from sync.repo_grace import RepoErrorGrace
 from sync.source import GitError
 from sync.store import OperationInProgress, RefreshRequest, StaleOperation, StoredApp
 
@@ -84,6 +89,8 @@ class PassReport:
     started: dict[AppKey, str] = field(default_factory=dict)
     deleted: list[AppKey] = field(default_factory=list)
     errors: dict[AppKey, str] = field(default_factory=dict)
+    #: apps whose render failed within the repo-error grace period: status left as it was (the reason)
+    deferred: dict[AppKey, str] = field(default_factory=dict)
 
 
 def _backing_off(state: dict[str, Any], now: datetime) -> bool:
@@ -92,12 +99,17 @@ def _backing_off(state: dict[str, Any], now: datetime) -> bool:
 
 
 def compared_to(app: Application) -> str:
-    """What a comparison depends on in the spec (Argo CD ``comparedTo``): sources, destination, ignores."""
-    return digest({
+    """What a comparison depends on in the spec (Argo CD ``comparedTo``): sources, destination, ignores, and
+    the effective managedNamespaceMetadata (when there is one, so other apps' digests stay as they were)."""
+    parts: dict[str, Any] = {
         "sources": [appparse.source_to_dict(s) for s in app.sources],
         "destination": [app.destination.server, app.destination.name, app.destination.namespace],
         "ignore": [repr(i) for i in app.ignore_differences],
-    })
+    }
+    metadata = namespace_meta.effective(app)
+    if metadata is not None:
+        parts["managedNamespaceMetadata"] = metadata.to_dict()
+    return digest(parts)
 
 
 class Reconciler:
@@ -128,6 +140,8 @@ class Reconciler:
         #: the last comparison of every app, reused by polls that find nothing changed
         self.memo = ComparisonMemo()
         self._specs: dict[AppKey, tuple[SpecKey, Application, str]] = {}
+        #: when each app's current run of render failures began (§5.3)
+        self.repo_errors = RepoErrorGrace(env.settings.repo_error_grace_seconds)
         #: replicas sharing a database (``sync.leases``): when set, a pass skips the apps it returns False for
         self.holds: Callable[[AppKey], bool] | None = None
 
@@ -178,6 +192,7 @@ class Reconciler:
         in_progress = set(self.env.store.operations.in_progress())
         ctx = PassState(statuses=self.env.store.apps.statuses())
         apps = self.env.store.apps.list()
+        ctx.apps = {(s.namespace, s.name) for s in apps}
         if self.holds is not None:
             apps = [s for s in apps if self.holds((s.namespace, s.name))]
         for stored in apps:
@@ -190,6 +205,7 @@ class Reconciler:
         self._flush(ctx, report)
         live_apps = {(s.namespace, s.name) for s in apps}
         self.memo.retain(live_apps)
+        self.repo_errors.retain(live_apps)
         for gone in set(self._specs) - live_apps:
             self._specs.pop(gone, None)
         return report
@@ -309,6 +325,13 @@ class Reconciler:
                 rendered = self.env.renderer.render(app, revision=revision, hard=level == _HARD)
             except RenderError as exc:
                 self.memo.forget(key)
+                if not self.repo_errors.report(key, now=now, forced=level >= _NORMAL):
+                    # within the grace period: the status stays; only the next look is scheduled (§5.3)
+                    log.info("app %s/%s: rendering failed; within the repo-error grace period: %s", *key, exc)
+                    report.deferred[key] = str(exc)
+                    if level >= _POLL:
+                        ctx.writes.append((*key, replace(previous, next_poll_at=self._next_poll(now))))
+                    return
                 ctx.writes.append((*key, failed_status(
                     previous, f"failed to load target state: {exc}", compared_to=self._spec(stored)[2],
                     poll=level >= _POLL, next_poll=lambda: self._next_poll(now), now=now)))
@@ -322,9 +345,13 @@ class Reconciler:
             cached = self.memo.remember(key, spec=spec, revisions=revisions, live=live, comparison=comparison,
                                         fetched=bool(fetched), permitted=self.env.permitted(app),
                                         namespaced=self.env.scope_lookup(app))
+        self.repo_errors.succeeded(key)
         comparison = cached.comparison
         # before the status is stored (§1.14); only finalizers change, so the comparison stands for the new version
         spec = manage_finalizers(self.env, stored, app, comparison, now=now) or spec
+        if comparison.sync_status is SyncStatus.SYNCED and self.env.namespace_metadata_differs(app, comparison):
+            comparison = replace(comparison, sync_status=SyncStatus.OUT_OF_SYNC)  # §2.1: not what was applied
+            cached = replace(cached, comparison=comparison)
         automated = app.sync_policy.automated if app.sync_policy is not None else None
         # the decision reads ``last`` only for an automated app that is OutOfSync: spare the query otherwise
         wants_last = automated is not None and automated.enabled and comparison.sync_status is SyncStatus.OUT_OF_SYNC
@@ -341,7 +368,8 @@ class Reconciler:
         ) if not comparison.errors else autosync.AutoSyncDecision(reason="comparison errors")
         ctx.writes.append((*key, compared_status(
             previous, cached, revisions, decision, compared_to=self._spec(stored)[2], poll=level >= _POLL,
-            next_poll=lambda: self._next_poll(now), now=now)))
+            next_poll=lambda: self._next_poll(now), now=now,
+            orphaned=orphans_of(self.env, app, comparison, previous, ctx))))
         self._clear_refresh(key, refresh)
         report.compared[key] = comparison.sync_status.value
         if decision.request is None:

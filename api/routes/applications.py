@@ -208,9 +208,11 @@ def delete_application(state: StateDep, ctx: AuditCtxDep, stored: DeleteApp,
 
 @router.get("/{name}/resource-tree", response_model=ResourceTree)
 def resource_tree(state: StateDep, stored: GetApp) -> ResourceTree:
-    """The app's resources as last compared (kind, name, namespace, sync and health status)."""
+    """The app's resources as last compared (kind, name, namespace, sync and health status), and the orphaned
+    resources of its destination namespace when its project monitors them."""
     status = system_of(state).apps.store.apps.status(stored.namespace, stored.name)
-    return ResourceTree(nodes=[dict(r) for r in status.resources])
+    return ResourceTree(nodes=[dict(r) for r in status.resources],
+                        orphaned_nodes=[dict(r) for r in status.orphaned_resources or ()])
 
 
 def _render(state: AppState, stored: StoredApp, revision: str | None) -> tuple[Application, Any]:

@@ -63,6 +63,7 @@ def _status(row: Any) -> AppStatus:
         compared_to=row.compared_to,
         reconciled_at=_opt_time(row.reconciled_at),
         next_poll_at=_opt_time(row.next_poll_at),
+        orphaned_resources=None if row.orphans is None else json.loads(row.orphans),
     )
 
 
@@ -77,6 +78,7 @@ def _status_values(status: AppStatus) -> dict[str, Any]:
         "compared_to": status.compared_to,
         "reconciled_at": None if status.reconciled_at is None else db.micros(status.reconciled_at),
         "next_poll_at": None if status.next_poll_at is None else db.micros(status.next_poll_at),
+        "orphans": None if status.orphaned_resources is None else dump(status.orphaned_resources),
     }
 
 

@@ -9,6 +9,10 @@ row in ``sync_operations``; starting an operation is a conditional write that on
 ``request`` is empty, so two concurrent requests (two replicas, a person and the reconciler) cannot both
 win, on SQLite or PostgreSQL. A tick's state is saved only if the row still belongs to that operation.
 
+The managedNamespaceMetadata an operation applied (its state's ``managedNamespaceMetadata``) is also kept in
+its own column, which starting the next operation leaves alone: the comparison needs "what the last sync
+applied" (§2.1) even after an operation that applied nothing.
+
 History follows §2.5/§7: ids are last + 1 starting at 0, and the newest ``revisionHistoryLimit`` entries
 are kept (with a limit of 0 nothing is kept, so ids restart at 0).
 """
@@ -24,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from sync.operation import NAMESPACE_METADATA
 from sync.store import db, tables
 from sync.store.apps import dump
 from sync.store.records import (
@@ -66,6 +71,10 @@ def _save_state(conn: sa.Connection, namespace: str, name: str, *, op_id: str, s
                 phase: str, completed: bool, now: datetime, expected_version: int | None) -> None:
     values: dict[str, Any] = {"state": dump(dict(state)), "phase": phase, "updated_at": db.micros(now),
                               "version": _O.c.version + 1}
+    # the managedNamespaceMetadata this operation applied goes to its own column too, which the next
+    # operation's start leaves alone: "what the last sync applied" outlives the operation state (§2.1)
+    if state.get(NAMESPACE_METADATA) is not None:
+        values["namespace_metadata"] = dump(state[NAMESPACE_METADATA])
     if completed:
         values.update(request=None, lease_owner=None, lease_until=None)
     conditions = [_where(_O, namespace, name), _O.c.op_id == op_id, _O.c.request.is_not(None)]
@@ -109,6 +118,7 @@ def _op(row: Any) -> OperationRecord:
         phase=row.phase,
         version=int(row.version),
         updated_at=db.from_micros(row.updated_at),
+        namespace_metadata=None if row.namespace_metadata is None else json.loads(row.namespace_metadata),
     )
 
 

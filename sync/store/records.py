@@ -97,15 +97,21 @@ class AppStatus:
     compared_to: str = ""
     reconciled_at: datetime | None = None
     next_poll_at: datetime | None = None
+    #: top-level objects in the destination namespace that no app tracks (:mod:`sync.orphans`); None when the
+    #: app's project does not monitor orphaned resources
+    orphaned_resources: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "sync": {"status": self.sync_status, "revisions": list(self.revisions), "comparedTo": self.compared_to},
             "health": {"status": self.health_status, "message": self.health_message},
             "resources": self.resources,
             "conditions": self.conditions,
             "reconciledAt": self.reconciled_at.isoformat() if self.reconciled_at else None,
         }
+        if self.orphaned_resources is not None:
+            out["orphanedResources"] = self.orphaned_resources
+        return out
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,9 @@ class OperationRecord:
     phase: str
     version: int
     updated_at: datetime
+    #: the managedNamespaceMetadata the last sync that applied one applied (this operation or an earlier
+    #: one); None when none ever was
+    namespace_metadata: dict[str, Any] | None = None
 
     @property
     def in_progress(self) -> bool:

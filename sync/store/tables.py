@@ -56,6 +56,9 @@ status = sa.Table(
     sa.Column("reconciled_at", sa.BigInteger, nullable=True),
     #: when the next periodic comparison is due (reconciled_at + interval + jitter)
     sa.Column("next_poll_at", sa.BigInteger, nullable=True),
+    #: JSON list of the orphaned resources found in the destination namespace; NULL when the app's project
+    #: does not monitor orphaned resources
+    sa.Column("orphans", sa.Text, nullable=True),
 )
 
 operations = sa.Table(
@@ -75,6 +78,9 @@ operations = sa.Table(
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_until", sa.BigInteger, nullable=True),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
+    #: JSON of the managedNamespaceMetadata the last sync that applied one applied (kept across operations:
+    #: starting an operation clears ``state``, not this); NULL when none ever was
+    sa.Column("namespace_metadata", sa.Text, nullable=True),
 )
 
 history = sa.Table(

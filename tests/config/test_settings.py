@@ -55,3 +55,11 @@ def test_bad_values_are_rejected_naming_the_field(tmp_path: Path) -> None:
         load_settings({"HOME": "/h", "SYNCWARDEN_NONSENSE": "1"})
     with pytest.raises(ValueError, match="cannot read"):
         load_settings({"HOME": "/h", "SYNCWARDEN_CONFIG": str(tmp_path / "missing.yaml")})
+
+
+def test_repo_error_grace_period_defaults_to_argo_cds_and_is_a_sync_setting() -> None:
+    assert load_settings({"HOME": "/h"}).sync.repo_error_grace_seconds == 180.0
+    env = {"HOME": "/h", "SYNCWARDEN_SYNC__REPO_ERROR_GRACE_SECONDS": "30"}
+    assert load_settings(env).sync.repo_error_grace_seconds == 30.0
+    with pytest.raises(ValidationError, match="repo_error_grace_seconds"):
+        load_settings({"HOME": "/h", "SYNCWARDEN_SYNC__REPO_ERROR_GRACE_SECONDS": "-1"})

@@ -150,12 +150,15 @@ def build(
     ls_remote_interval: float = 0.0,
     store: SyncStore | None = None,
     rand: Callable[[], float] = lambda: 0.5,
+    settings_overrides: dict[str, Any] | None = None,
+    orphan_monitor: Callable[[Any], Any] | None = None,
 ) -> Kit:
     settings = SyncSettings(
         allow_file_urls=True,
         ls_remote_interval_seconds=ls_remote_interval,
         poll_interval_seconds=120,
         poll_jitter_seconds=60,
+        **(settings_overrides or {}),
     )
     store = store or open_sync_store(f"sqlite:///{tmp_path / 'sync.db'}")
     gate = gate or FakeGate()
@@ -169,6 +172,7 @@ def build(
         settings=settings,
         permitted=allow_all,
         sleep=lambda s: None,
+        **({} if orphan_monitor is None else {"orphan_monitor": orphan_monitor}),
     )
     reconciler = Reconciler(env, rand=rand)
     return Kit(

@@ -212,6 +212,27 @@ _DELETE = object()
         ),
         pytest.param("spec.syncPolicy.retry.limit", -2, "spec.syncPolicy.retry.limit", "at least", id="limit"),
         pytest.param(
+            "spec.syncPolicy.managedNamespaceMetadata",
+            {"labels": {"team": 7}},
+            "spec.syncPolicy.managedNamespaceMetadata.labels.team",
+            "string",
+            id="namespace-label-int",
+        ),
+        pytest.param(
+            "spec.syncPolicy.managedNamespaceMetadata",
+            {"label": {"team": "web"}},
+            "spec.syncPolicy.managedNamespaceMetadata.label",
+            "expected labels and annotations",
+            id="namespace-metadata-typo",
+        ),
+        pytest.param(
+            "spec.syncPolicy.managedNamespaceMetadata",
+            ["team=web"],
+            "spec.syncPolicy.managedNamespaceMetadata",
+            "mapping",
+            id="namespace-metadata-list",
+        ),
+        pytest.param(
             "spec.syncPolicy.retry.backoff.duration",
             "5 parsecs",
             "spec.syncPolicy.retry.backoff.duration",

@@ -5,8 +5,9 @@ re-attempted (SyncError condition) while a new commit triggers a new attempt; se
 client's change noticed from the watch event before any poll is due, then backs off; a window-blocked automatic
 sync is not counted as an attempt and is retried when the window opens; a webhook refresh re-resolves the branch
 at once and reaches the gate as a webhook-triggered sync; polling follows the interval plus injected jitter and a
-spec change is compared at once; a repository error makes the app Unknown and writes nothing; a hard refresh
-renders again; run_forever syncs and stops.
+spec change is compared at once; a repository error leaves the last good status through the repo-error grace
+period, is reported after it (Unknown, ComparisonError, nothing written) or at once for a refresh, and a success
+clears the error clock; a hard refresh renders again; run_forever syncs and stops.
 """
 
 from __future__ import annotations
@@ -219,22 +220,68 @@ def test_poll_interval_with_injected_jitter(tmp_path: Path, kc: kube.KubeCluster
     assert "app2" in kit.store.apps.status(NS, "web").conditions[0]["message"]
 
 
-def test_repo_error_makes_the_app_unknown_and_touches_nothing(tmp_path: Path, sb: sandbox.Sandbox,
-                                                              kc: kube.KubeCluster, repo: GitRepo) -> None:
-    kit = build(tmp_path, kc, repo)
+def test_repo_error_keeps_the_last_state_through_the_grace_period_then_is_reported(
+        tmp_path: Path, sb: sandbox.Sandbox, kc: kube.KubeCluster, repo: GitRepo) -> None:
+    kit = build(tmp_path, kc, repo)  # the default grace period: 180 s; polls every 120 s + 30 s of jitter
     kit.service.create(app_manifest(repo.url, automated={"prune": True}), now=T0)
     kit.drive(T0)
     assert kit.live_data("a") == {"v": "1"}
+    synced = kit.store.apps.status(NS, "web")
     shutil.rmtree(repo.path)  # the repository is gone
     sb.requests.clear()
-    report = kit.reconciler.run_once(T0 + timedelta(minutes=5))
-    assert report.compared == {(NS, "web"): "Unknown"} and report.started == {}
+
+    first = T0 + timedelta(minutes=5)
+    report = kit.reconciler.run_once(first)
+    assert report.compared == {} and report.started == {} and (NS, "web") in report.deferred
+    status = kit.store.apps.status(NS, "web")
+    assert (status.sync_status, status.health_status, status.conditions) == ("Synced", "Healthy", [])
+    assert status.reconciled_at == synced.reconciled_at  # the last good state, untouched
+    assert status.next_poll_at == first + timedelta(seconds=150)  # the next look waits for the next poll
+
+    assert kit.reconciler.run_once(first + timedelta(seconds=149)).deferred == {}  # not due: not even tried
+    still = kit.reconciler.run_once(first + timedelta(seconds=150))  # due, but only 150 s into the period
+    assert (NS, "web") in still.deferred and kit.store.apps.status(NS, "web").sync_status == "Synced"
+
+    late = kit.reconciler.run_once(first + timedelta(seconds=300))  # the period is over
+    assert late.compared == {(NS, "web"): "Unknown"} and late.started == {}
     status = kit.store.apps.status(NS, "web")
     assert (status.sync_status, status.health_status) == ("Unknown", "Unknown")
     assert [c["type"] for c in status.conditions] == ["ComparisonError"]
     assert "failed to load target state" in status.conditions[0]["message"]
     assert sb.requests.writes() == []  # no prune, no delete, no apply
     assert kit.live_data("a") == {"v": "1"}
+
+
+def test_a_refresh_reports_a_repo_error_at_once_and_a_success_clears_the_clock(
+        tmp_path: Path, kc: kube.KubeCluster, repo: GitRepo) -> None:
+    kit = build(tmp_path, kc, repo)
+    kit.service.create(app_manifest(repo.url), now=T0)
+    kit.reconciler.run_once(T0)
+    away = tmp_path / "away"
+    repo.path.rename(away)  # the Git host is down
+
+    t1 = T0 + timedelta(minutes=5)
+    assert (NS, "web") in kit.reconciler.run_once(t1).deferred
+    kit.service.refresh(NS, "web", now=t1, level="normal")  # asked for by a person: no grace
+    report = kit.reconciler.run_once(t1 + timedelta(seconds=1))
+    assert report.compared == {(NS, "web"): "Unknown"}
+    assert kit.store.apps.status(NS, "web").conditions[0]["type"] == "ComparisonError"
+
+    away.rename(repo.path)  # back: the next poll compares again and clears the error clock
+    assert kit.reconciler.run_once(t1 + timedelta(seconds=200)).compared == {(NS, "web"): "OutOfSync"}
+    assert kit.reconciler.repo_errors.first_failure((NS, "web")) is None
+    repo.path.rename(away)  # down again, long after the first failure: a new period starts
+    report = kit.reconciler.run_once(t1 + timedelta(seconds=400))
+    assert (NS, "web") in report.deferred
+    assert kit.store.apps.status(NS, "web").sync_status == "OutOfSync"
+
+
+def test_a_zero_grace_period_reports_the_first_failure(tmp_path: Path, kc: kube.KubeCluster, repo: GitRepo) -> None:
+    kit = build(tmp_path, kc, repo, settings_overrides={"repo_error_grace_seconds": 0})
+    kit.service.create(app_manifest(repo.url), now=T0)
+    kit.reconciler.run_once(T0)
+    shutil.rmtree(repo.path)
+    assert kit.reconciler.run_once(T0 + timedelta(minutes=5)).compared == {(NS, "web"): "Unknown"}
 
 
 def test_hard_refresh_renders_again(tmp_path: Path, kc: kube.KubeCluster, repo: GitRepo) -> None:

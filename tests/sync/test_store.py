@@ -54,7 +54,7 @@ def test_migrate_is_idempotent_and_uses_its_own_version_table(store: SyncStore) 
     db.migrate(store.engine)
     with store.engine.connect() as conn:
         versions = conn.execute(sa.select(sa.table(db.VERSION_TABLE, sa.column("version_num")))).scalars().all()
-    assert versions == ["0002"]  # 0002: app leases (sync.leases)
+    assert versions == ["0003"]  # 0003: applied namespace metadata, orphaned resources
     names = set(sa.inspect(store.engine).get_table_names())
     assert {t.name for t in tables.metadata.sorted_tables} <= names
     assert "alembic_version" not in names
@@ -150,9 +150,11 @@ def test_status_round_trip_and_remove(store: SyncStore) -> None:
         compared_to="h",
         reconciled_at=T0,
         next_poll_at=T0 + timedelta(seconds=200),
+        orphaned_resources=[{"group": "", "version": "v1", "kind": "ConfigMap", "namespace": "web", "name": "o"}],
     )
     store.apps.put_status("syncwarden", "web", status)
     assert store.apps.status("syncwarden", "web") == status
+    assert store.apps.statuses()[("syncwarden", "web")] == status
     store.apps.put_status("syncwarden", "web", AppStatus(sync_status="Synced", health_status="Healthy"))
     assert store.apps.status("syncwarden", "web").sync_status == "Synced"
     store.operations.request_refresh("syncwarden", "web", level="hard", now=T0)

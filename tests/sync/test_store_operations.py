@@ -4,7 +4,8 @@ Covers: one operation per app (a second start is refused with Argo CD's wording,
 state saved per tick and the request cleared on completion; a stale operation cannot save; history ids are
 last + 1 from 0 and only the newest revisionHistoryLimit entries are kept (limit 0 keeps none, so ids restart);
 the auto-sync record round trip; refresh requests merge (hard wins) and a newer request survives clearing;
-completion writes state, history and bookkeeping in one transaction (a stale one writes none of them).
+completion writes state, history and bookkeeping in one transaction (a stale one writes none of them); the
+managedNamespaceMetadata an operation applied outlives it.
 """
 
 from __future__ import annotations
@@ -203,3 +204,17 @@ def test_completion_records_state_history_and_bookkeeping_together(store: SyncSt
     # without history or bookkeeping (a dry run), only the state is written
     ops.complete(NS, NAME, op_id="op2", state={"phase": "Succeeded"}, phase="Succeeded", now=T0)
     assert len(ops.history(NS, NAME)) == 1 and ops.autosync(NS, NAME) == record
+
+
+def test_applied_namespace_metadata_outlives_the_operation_that_applied_it(store: SyncStore) -> None:
+    applied = {"labels": {"team": "web"}, "annotations": {}}
+    store.operations.start(NS, NAME, op_id="op1", request={"trigger": "manual"}, now=T0)
+    state = {"phase": "Succeeded", "managedNamespaceMetadata": applied}
+    store.operations.save_state(NS, NAME, op_id="op1", state=state, phase="Succeeded", completed=True, now=T0)
+    record = store.operations.operation(NS, NAME)
+    assert record is not None and record.namespace_metadata == applied
+    # the next operation clears the state, not what was applied; one that applies nothing leaves it too
+    store.operations.start(NS, NAME, op_id="op2", request={"trigger": "manual"}, now=T0)
+    store.operations.complete(NS, NAME, op_id="op2", state={"phase": "Failed"}, phase="Failed", now=T0)
+    record = store.operations.operation(NS, NAME)
+    assert record is not None and record.state == {"phase": "Failed"} and record.namespace_metadata == applied
