@@ -53,7 +53,7 @@ from sync.engine_request import SelectedResource
 from sync.gate import GateRequest
 from sync.models import InvalidApplication
 from sync.render import RenderError
-from sync.store import AppExists, AppNotFound, OperationInProgress, StoredApp, StoreError, VersionConflict
+from sync.store import AppExists, AppNotFound, AppStatus, OperationInProgress, StoredApp, StoreError, VersionConflict
 
 __all__ = ["install", "router"]
 
@@ -122,13 +122,13 @@ def list_applications(state: StateDep, principal: PrincipalDep, ctx: AuditCtxDep
     """The applications the caller may get, with their status."""
     system = system_of(state)
     visible = visible_apps(state, principal, project=project)
-    # one bulk read pays off only for many apps; a user who sees a few of thousands reads just theirs
-    statuses = system.apps.store.apps.statuses() if len(visible) > 64 else {}
+    # every status in one read pays off only for many apps; a user who sees a few of thousands reads just theirs
+    keys = [(stored.namespace, stored.name) for stored in visible]
+    statuses = system.apps.store.apps.statuses(None if len(visible) > 64 else keys)
     running = set(system.apps.store.operations.in_progress())
     items = []
-    for stored in visible:
-        key = (stored.namespace, stored.name)
-        view = AppView(stored, statuses.get(key) or system.apps.store.apps.status(*key), None).to_dict()
+    for stored, key in zip(visible, keys, strict=True):
+        view = AppView(stored, statuses.get(key) or AppStatus(), None).to_dict()
         view["status"]["operationInProgress"] = key in running
         items.append(view)
     state.store.audit.append(audit.AuditEvent.create(

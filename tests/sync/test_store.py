@@ -176,6 +176,10 @@ def test_statuses_are_written_and_read_in_batches(store: SyncStore) -> None:
     assert store.apps.statuses() == {("syncwarden", "a"): first, ("syncwarden", "b"): later}
     assert store.apps.status("syncwarden", "a") == first
     assert store.apps.status("syncwarden", "c") == AppStatus()
+    # only the asked-for apps (the listing of a user who sees a few): same name in another namespace left out
+    assert store.apps.statuses([("syncwarden", "b"), ("syncwarden", "c"), ("elsewhere", "a")]) == {
+        ("syncwarden", "b"): later}
+    assert store.apps.statuses([]) == {}
 
 
 def test_a_batch_that_cannot_be_written_writes_nothing(store: SyncStore) -> None:
