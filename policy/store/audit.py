@@ -119,13 +119,11 @@ class _Batch:
 class _AsyncWaiter(NamedTuple):
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[audit.AuditRecord]
-    timer: asyncio.TimerHandle
 
 
 def _settle(batch: _Batch, waiters: list[tuple[int, _AsyncWaiter]]) -> None:
     """On the waiters' event loop: resolve their futures with their records or the batch's error."""
     for index, waiter in waiters:
-        waiter.timer.cancel()
         if waiter.future.done():  # timed out or cancelled meanwhile
             continue
         if batch.error is None:
@@ -187,15 +185,7 @@ class AuditLog:
         The same guarantee (the record is returned only after its transaction committed) and the same
         errors. The writer settles all of one event loop's callers in a batch with one wake-up of that loop.
         """
-        prepared = audit.prepare(event)
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[audit.AuditRecord] = loop.create_future()
-        timer = loop.call_later(self._append_timeout, _expire, future, self._append_timeout)
-        try:
-            self._enqueue(prepared, _AsyncWaiter(loop, future, timer))
-            return await future
-        finally:  # settled, failed, or the caller was cancelled: the timeout is no longer needed
-            timer.cancel()
+        return await self.submit(event)
 
     def submit(self, event: audit.AuditEvent) -> asyncio.Future[audit.AuditRecord]:
         """Join the filling batch now; the returned future settles once that batch commits (or fails).
@@ -209,8 +199,10 @@ class AuditLog:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[audit.AuditRecord] = loop.create_future()
         timer = loop.call_later(self._append_timeout, _expire, future, self._append_timeout)
+        # settled, failed, timed out, or its awaiting caller was cancelled: the timeout is no longer needed
+        future.add_done_callback(lambda _: timer.cancel())
         try:
-            self._enqueue(prepared, _AsyncWaiter(loop, future, timer))
+            self._enqueue(prepared, _AsyncWaiter(loop, future))
         except BaseException:
             timer.cancel()
             raise

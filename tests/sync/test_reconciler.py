@@ -15,11 +15,8 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-
-import pytest
 
 import sandbox
 from sync import kube
@@ -27,28 +24,10 @@ from sync.cluster_cache import ClusterCache
 from sync.models import ResourceKey
 from sync.reconciler import WEBHOOK
 from tests.sync.gitfixtures import GitRepo
-from tests.sync.reconcilekit import T0, FakeGate, app_manifest, build, configmap, connect, two_configmap_repo
+from tests.sync.reconcilekit import T0, FakeGate, app_manifest, build, configmap, connect
 
 NS = "syncwarden"
 WAIT = 15.0  # bound for a watch event to arrive on a loaded machine; never an assertion on time
-
-
-@pytest.fixture
-def sb() -> Iterator[sandbox.Sandbox]:
-    with sandbox.start(port=0, bookmark_interval=0.2) as box:
-        yield box
-
-
-@pytest.fixture
-def kc(sb: sandbox.Sandbox, tmp_path: Path) -> Iterator[kube.KubeCluster]:
-    c = connect(sb, tmp_path, "main")
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> GitRepo:
-    return two_configmap_repo(tmp_path)
 
 
 def test_auto_sync_on_first_and_new_commit(tmp_path: Path, kc: kube.KubeCluster, repo: GitRepo) -> None:

@@ -11,7 +11,7 @@ that started it (rendered once).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,28 +24,10 @@ from sync.application import Application
 from sync.models import ResourceKey
 from sync.reconcile_env import allow_all
 from tests.sync.gitfixtures import GitRepo
-from tests.sync.reconcilekit import T0, Kit, app_manifest, build, configmap, connect, two_configmap_repo
+from tests.sync.reconcilekit import T0, Kit, app_manifest, build, configmap, connect
 
 NS = "syncwarden"
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-def sb() -> Iterator[sandbox.Sandbox]:
-    with sandbox.start(port=0) as box:
-        yield box
-
-
-@pytest.fixture
-def kc(sb: sandbox.Sandbox, tmp_path: Path) -> Iterator[kube.KubeCluster]:
-    c = connect(sb, tmp_path, "main")
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> GitRepo:
-    return two_configmap_repo(tmp_path)
 
 
 def _synced(tmp_path: Path, kc: kube.KubeCluster, repo: GitRepo) -> Kit:

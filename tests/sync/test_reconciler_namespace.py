@@ -10,40 +10,19 @@ never pruned; without CreateNamespace the metadata is inert.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 import sandbox
 from sync import kube
 from sync.models import ResourceKey
 from tests.sync.gitfixtures import GitRepo
-from tests.sync.reconcilekit import T0, TRACK, Kit, app_manifest, build, connect, two_configmap_repo
+from tests.sync.reconcilekit import T0, TRACK, Kit, app_manifest, build, connect
 
 NS = "syncwarden"
 DEST = "team"
 APP = (NS, "web")
-
-
-@pytest.fixture
-def sb() -> Iterator[sandbox.Sandbox]:
-    with sandbox.start(port=0) as box:
-        yield box
-
-
-@pytest.fixture
-def kc(sb: sandbox.Sandbox, tmp_path: Path) -> Iterator[kube.KubeCluster]:
-    c = connect(sb, tmp_path, "main")
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> GitRepo:
-    return two_configmap_repo(tmp_path)
 
 
 def manifest(repo: GitRepo, metadata: dict[str, Any] | None, *, create: bool = True, dest: str = DEST,

@@ -24,7 +24,7 @@ from sync import kube
 from sync.models import ResourceKey
 from sync.orphans import OrphanMonitor
 from tests.sync.gitfixtures import GitRepo
-from tests.sync.reconcilekit import T0, TRACK, Kit, app_manifest, build, connect, two_configmap_repo
+from tests.sync.reconcilekit import T0, TRACK, Kit, app_manifest, build, connect
 
 NS = "syncwarden"
 APP = (NS, "web")
@@ -32,28 +32,10 @@ SA_LIST = "/api/v1/namespaces/default/serviceaccounts"
 
 
 @pytest.fixture
-def sb() -> Iterator[sandbox.Sandbox]:
-    with sandbox.start(port=0) as box:
-        yield box
-
-
-@pytest.fixture
-def kc(sb: sandbox.Sandbox, tmp_path: Path) -> Iterator[kube.KubeCluster]:
-    c = connect(sb, tmp_path, "main")
-    yield c
-    c.close()
-
-
-@pytest.fixture
 def other(sb: sandbox.Sandbox, tmp_path: Path) -> Iterator[kube.KubeCluster]:
     c = connect(sb, tmp_path, "other")
     yield c
     c.close()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> GitRepo:
-    return two_configmap_repo(tmp_path)
 
 
 def cm(name: str, **meta: Any) -> dict[str, Any]:
