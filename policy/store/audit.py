@@ -104,7 +104,7 @@ def append_in(conn: sa.Connection, event: audit.AuditEvent) -> audit.AuditRecord
 class _Batch:
     """The events of one transaction and, for each, the lock its caller blocks on until the commit."""
 
-    __slots__ = ("error", "events", "records", "waiters")
+    __slots__ = ("error", "events", "records", "timers", "waiters")
 
     def __init__(self) -> None:
         self.events: list[audit.PreparedEvent] = []
@@ -114,6 +114,9 @@ class _Batch:
         self.waiters: list[Any] = []
         self.records: list[audit.AuditRecord] = []
         self.error: BaseException | None = None
+        #: per event loop with coroutines in this batch, the one timer that fails them if the commit is late
+        #: (one timer per batch and loop, not per event: created and cancelled on that loop's thread only)
+        self.timers: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}
 
 
 class _AsyncWaiter(NamedTuple):
@@ -121,8 +124,11 @@ class _AsyncWaiter(NamedTuple):
     future: asyncio.Future[audit.AuditRecord]
 
 
-def _settle(batch: _Batch, waiters: list[tuple[int, _AsyncWaiter]]) -> None:
+def _settle(batch: _Batch, loop: asyncio.AbstractEventLoop, waiters: list[tuple[int, _AsyncWaiter]]) -> None:
     """On the waiters' event loop: resolve their futures with their records or the batch's error."""
+    timer = batch.timers.pop(loop, None)
+    if timer is not None:
+        timer.cancel()
     for index, waiter in waiters:
         if waiter.future.done():  # timed out or cancelled meanwhile
             continue
@@ -132,9 +138,13 @@ def _settle(batch: _Batch, waiters: list[tuple[int, _AsyncWaiter]]) -> None:
             waiter.future.set_exception(_unavailable(batch.error))
 
 
-def _expire(future: asyncio.Future[audit.AuditRecord], timeout: float) -> None:
-    if not future.done():
-        future.set_exception(audit.AuditUnavailable(f"the audit record was not committed within {timeout}s"))
+def _expire(batch: _Batch, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+    """On ``loop``: fail its coroutines of ``batch`` that still wait (the commit is late; it may still happen,
+    and the records then stay in the chain, but these callers have already been told to refuse)."""
+    batch.timers.pop(loop, None)
+    for waiter in list(batch.waiters):
+        if isinstance(waiter, _AsyncWaiter) and waiter.loop is loop and not waiter.future.done():
+            waiter.future.set_exception(audit.AuditUnavailable(f"the audit record was not committed within {timeout}s"))
 
 
 def _unavailable(error: BaseException) -> audit.AuditUnavailable:
@@ -198,14 +208,11 @@ class AuditLog:
         prepared = audit.prepare(event)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[audit.AuditRecord] = loop.create_future()
-        timer = loop.call_later(self._append_timeout, _expire, future, self._append_timeout)
-        # settled, failed, timed out, or its awaiting caller was cancelled: the timeout is no longer needed
-        future.add_done_callback(lambda _: timer.cancel())
-        try:
-            self._enqueue(prepared, _AsyncWaiter(loop, future))
-        except BaseException:
-            timer.cancel()
-            raise
+        batch, _ = self._enqueue(prepared, _AsyncWaiter(loop, future))
+        # The batch's result reaches this loop through a callback that runs on this thread after we return,
+        # so the timer set here is always there for ``_settle`` to cancel.
+        if loop not in batch.timers:
+            batch.timers[loop] = loop.call_later(self._append_timeout, _expire, batch, loop, self._append_timeout)
         return future
 
     def _enqueue(self, prepared: audit.PreparedEvent, waiter: Any) -> tuple[_Batch, int]:
@@ -341,7 +348,7 @@ def _wake_callers(batch: _Batch) -> None:
             waiter.release()
     for loop, waiters in by_loop.items():
         try:
-            loop.call_soon_threadsafe(_settle, batch, waiters)
+            loop.call_soon_threadsafe(_settle, batch, loop, waiters)
         except RuntimeError:  # the loop was closed: nobody is waiting any more
             log.warning("audit: %d results for a closed event loop dropped", len(waiters))
 

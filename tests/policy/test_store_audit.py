@@ -355,6 +355,33 @@ def test_async_append_times_out_when_the_database_is_locked(tmp_path: Path) -> N
     engine.dispose()
 
 
+def test_every_waiting_coroutine_of_a_late_batch_times_out_and_a_cancelled_one_does_not_matter(tmp_path: Path) -> None:
+    """One timer per batch and event loop: it fails every coroutine of that batch that still waits."""
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'locked.db'}")
+    db.migrate(engine)
+    log = audit_store.AuditLog(engine, append_timeout=0.3)
+    blocker = db.write_connection(engine)
+    blocker.begin()
+
+    async def main() -> list[BaseException | audit.AuditRecord]:
+        tasks = [asyncio.create_task(log.append_async(event(i))) for i in range(6)]
+        await asyncio.sleep(0.05)
+        tasks[0].cancel()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert isinstance(outcomes[0], asyncio.CancelledError)
+    assert all(isinstance(o, audit.AuditUnavailable) and "not committed within" in str(o) for o in outcomes[1:])
+    assert log.append(event(9)).seq == 7  # the late batch committed once the lock was free
+    log.close()
+    assert audit_read.verify(engine, keys=[]).ok
+    engine.dispose()
+
+
 def test_writer_recovers_after_a_failed_batch(store: Store) -> None:
     fill(store, 2)
     sql(store, "ALTER TABLE audit_records RENAME TO audit_records_away")
