@@ -10,11 +10,13 @@ and a token of its ``ci`` role is minted, as a pipeline would hold it. Then:
 
 * throughput: ``--requests`` requests over ``--connections`` keep-alive connections to the no-op ``GET /healthz``,
   then the same number of ``POST /api/v1/admission/check`` (the example app and its three manifests, checked
-  against the stored project, authenticated with the project token, authorized, evaluated and audited), best of
-  two rounds each; requests/s and the ratio (target >= 85 %);
+  against the stored project, authenticated with the project token, authorized, evaluated and audited),
+  ``--rounds`` interleaved rounds; the median requests/s of each and the median of the rounds' ratios
+  (target >= 85 %);
 * paced latency: the check at ``--rate`` requests/s for ``--seconds`` seconds (open loop: latency counts from
   each request's scheduled start, so a stall is not hidden); p50, p99, max (target p99 <= 10 ms at 1,000/s);
-* listing: ``--projects`` projects with ``--apps`` apps spread over them, then ``GET /api/v1/applications`` as a
+* listing: ``--projects`` projects with ``--apps`` apps spread over them; once the server is idle again (the
+  reconciler has compared every new app once; at most ``--settle`` seconds), ``GET /api/v1/applications`` as a
   user who may see one project's apps (a project token); p50/p99 of ``--lists`` requests (target <= 100 ms).
   This needs the application routes and the wired sync services; without them it reports what is missing.
 
@@ -240,13 +242,16 @@ def run_throughput(port: int, token: str, args: argparse.Namespace) -> dict[str,
     if status != 200 or not json.loads(body)["allowed"]:
         raise SystemExit(f"the check request failed: {status} {body[:300]!r}")
     rates: dict[str, list[float]] = {"noop": [], "check": []}
-    for _ in range(2):  # interleaved rounds: a busy neighbour on the machine hits both alike
+    for _ in range(args.rounds):  # interleaved rounds: a busy neighbour on the machine hits both alike
         for name, raw in (("noop", noop), ("check", check)):
             rate, failed = asyncio.run(closed_loop(port, raw, total=args.requests, connections=args.connections))
             if failed:
                 raise SystemExit(f"{failed} {name} requests failed")
             rates[name].append(rate)
-    return {"noop": max(rates["noop"]), "check": max(rates["check"])}
+    # the ratio of each round's pair, then the median of those: one noisy round moves neither figure much
+    ratios = sorted(c / n for n, c in zip(rates["noop"], rates["check"], strict=True))
+    return {"noop": statistics.median(rates["noop"]), "check": statistics.median(rates["check"]),
+            "ratio": statistics.median(ratios), "ratio_min": ratios[0], "ratio_max": ratios[-1]}
 
 
 def run_paced(port: int, token: str, args: argparse.Namespace) -> dict[str, float]:
@@ -320,7 +325,24 @@ async def timed_gets(port: int, raw: bytes, count: int) -> tuple[list[float], in
     return latencies, items, failed
 
 
-def run_listing(base: str, port: int, admin: str, args: argparse.Namespace) -> list[tuple[str, str, str]]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, *, limit: float, window: float = 1.0, busy: float = 0.1) -> float:
+    """Seconds until the server used under ``busy`` of a core for a ``window``; -1 if not within ``limit``."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < limit:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        if cpu_seconds(pid) - before < busy * window:
+            return time.perf_counter() - started
+    return -1.0
+
+
+def run_listing(base: str, port: int, admin: str, pid: int, args: argparse.Namespace) -> list[tuple[str, str, str]]:
     """Rows of the results table for the listing measurement (or why it could not run)."""
     status, body = asyncio.run(call_once(port, request_bytes("GET", "/api/v1/applications", token=admin)))
     if status != 200:
@@ -339,6 +361,10 @@ def run_listing(base: str, port: int, admin: str, args: argparse.Namespace) -> l
     if failed:
         return [("list apps visible to one user", "not measured", f"{failed} of {args.apps} app creates failed")]
     rows = [(f"setup: {args.apps:,} apps in {args.projects} projects", f"{created:.1f} s", "")]
+    # The reconciler compares every new app once (each fails fast: its repository does not exist); the listing is
+    # measured after that catch-up, as a user meets it in steady state.
+    settled = wait_idle(pid, limit=args.settle)
+    rows.append(("  server idle again after", f"{settled:.1f} s" if settled >= 0 else "not idle", ""))
     for who, token in (("one project's user", viewer), ("admin (every app)", admin)):
         raw = request_bytes("GET", "/api/v1/applications", token=token)
         asyncio.run(timed_gets(port, raw, 3))  # warm-up
@@ -352,6 +378,9 @@ def run_listing(base: str, port: int, admin: str, args: argparse.Namespace) -> l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--requests", type=int, default=3000, help="requests per throughput round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved no-op/check rounds (median)")
+    parser.add_argument("--settle", type=float, default=120.0,
+                        help="at most this many seconds to wait for the server to go idle before the listing")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections (throughput)")
     parser.add_argument("--rate", type=float, default=1000.0, help="paced requests per second")
     parser.add_argument("--seconds", type=float, default=5.0, help="paced run length")
@@ -365,12 +394,14 @@ def main() -> None:
         admin, ci_token = setup(base, srv.admin_password)
         rates = run_throughput(srv.port, ci_token, args)
         lat = run_paced(srv.port, ci_token, args)
-        listing = run_listing(base, srv.port, admin, args)
-    ratio = rates["check"] / rates["noop"]
+        listing = run_listing(base, srv.port, admin, srv.proc.pid, args)
+    ratio = rates["ratio"]
     rows = [
-        ("no-op GET /healthz", f"{rates['noop']:,.0f} req/s", "baseline"),
-        ("POST /api/v1/admission/check", f"{rates['check']:,.0f} req/s", ""),
-        ("  check / no-op", f"{ratio:.1%}", f">= 85% {'OK' if ratio >= 0.85 else 'MISSED'}"),
+        ("no-op GET /healthz (median)", f"{rates['noop']:,.0f} req/s", "baseline"),
+        ("POST /api/v1/admission/check (median)", f"{rates['check']:,.0f} req/s", ""),
+        (f"  check / no-op, median of {args.rounds} rounds", f"{ratio:.1%}",
+         f">= 85% {'OK' if ratio >= 0.85 else 'MISSED'}"),
+        ("  (lowest, highest round)", f"{rates['ratio_min']:.1%}, {rates['ratio_max']:.1%}", ""),
         (f"check paced at {args.rate:,.0f}/s, {lat['count']:.0f} req", f"p50 {lat['p50']:.1f} ms", ""),
         ("", f"p99 {lat['p99']:.1f} ms", f"<= 10 ms {'OK' if lat['p99'] <= 10 else 'MISSED'}"),
         ("", f"max {lat['max']:.1f} ms, {lat['failed']:.0f} failed", ""),

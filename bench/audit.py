@@ -1,8 +1,8 @@
 """Benchmark: the audit log's group-commit writer against one commit per event, and filtered query latency
 at 1,000,000 records. SQLite always; PostgreSQL too when ``SYNCWARDEN_TEST_DATABASE_URL`` or ``--pg`` is set.
 
-Run: ``python bench/audit.py [--events N] [--threads N] [--tasks N,N] [--baseline N] [--rows N] [--queries N]
-[--pg URL] [--only sqlite|postgresql]``.
+Run: ``python bench/audit.py [--events N] [--threads N] [--tasks N,N] [--baseline N] [--paced-rate R]
+[--paced-seconds S] [--rows N] [--queries N] [--pg URL] [--only sqlite|postgresql]``.
 
 For each backend, in one run and with the service's default settings (SQLite WAL with synchronous=FULL,
 PostgreSQL with its default synchronous_commit=on):
@@ -14,6 +14,8 @@ PostgreSQL with its default synchronous_commit=on):
   :meth:`AuditLog.append_async` (the same commit-before-return guarantee, without a blocked OS thread and
   its GIL hand-offs per event): the service's path, since every API handler is a coroutine;
 * events are built before the clock starts in every run (the baseline too): the figure is the writer's;
+* paced: single events at ``--paced-rate`` per second for ``--paced-seconds`` (open loop), commit latency
+  p50/p99/max: the floor under any answer that waits for its audit record (the admission check's);
 * query: ``--rows`` records with a valid chain bulk-inserted (sealed in Python, COPY / executemany), then
   ``--queries`` filtered first pages (limit 100) of mixed shapes: p50, p99 and max in milliseconds.
 
@@ -155,6 +157,31 @@ def bench_async(engine: sa.Engine, count: int, tasks: int) -> tuple[float, float
     return per_task * tasks / elapsed, elapsed, log.events_written / max(1, log.batches_written)
 
 
+def bench_paced(engine: sa.Engine, rate: float, seconds: float) -> dict[str, float]:
+    """Commit latency of single events arriving at ``rate`` per second (open loop, on one event loop): the
+    floor under any route that answers only after its audit record is committed."""
+    log = audit_store.AuditLog(engine)
+    events = [make_event(i) for i in range(int(rate * seconds))]
+    latencies: list[float] = []
+
+    async def one(index: int, start: float) -> None:
+        due = start + index / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        await log.append_async(events[index])
+        latencies.append((time.perf_counter() - due) * 1000)
+
+    async def run() -> None:
+        await log.append_async(make_event(0))  # start the writer thread outside the timing
+        start = time.perf_counter() + 0.05
+        await asyncio.gather(*(one(i, start) for i in range(len(events))))
+
+    asyncio.run(run())
+    log.close()
+    latencies.sort()
+    return {"p50": latencies[len(latencies) // 2], "p99": latencies[int(len(latencies) * 0.99)],
+            "max": latencies[-1], "n": len(latencies)}
+
+
 def bulk_load(engine: sa.Engine, rows: int, chunk: int = 50_000) -> float:
     """Seal ``rows`` events in Python and insert them in large transactions (valid chain, head updated).
 
@@ -261,6 +288,13 @@ def run_backend(name: str, url: str, args: argparse.Namespace) -> None:
                 f"{a_rate / base:.1f}x)"
             )
         print(f"[{name}] targets: >= {target:,} events/s and >= {ratio_target}x the baseline")
+        if args.paced_rate:
+            paced = bench_paced(engine, args.paced_rate, args.paced_seconds)
+            print(
+                f"[{name}] commit latency paced at {args.paced_rate:,.0f} events/s: p50 {paced['p50']:.1f} ms, "
+                f"p99 {paced['p99']:.1f} ms, max {paced['max']:.1f} ms ({paced['n']:.0f} events; what an answer "
+                f"that waits for its record pays)"
+            )
         if args.rows:
             reset(engine)
             load = bulk_load(engine, args.rows)
@@ -281,6 +315,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=lambda text: [int(n) for n in text.split(",")], default=[256, 1024],
                         help="comma-separated numbers of concurrent coroutines, one run each (default 256,1024)")
     parser.add_argument("--baseline", type=int, default=1_000)
+    parser.add_argument("--paced-rate", type=float, default=1_000.0, help="events/s of the latency run (0: skip)")
+    parser.add_argument("--paced-seconds", type=float, default=5.0)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=600)
     parser.add_argument("--pg", default=os.environ.get("SYNCWARDEN_TEST_DATABASE_URL"))
