@@ -11,6 +11,7 @@ the rest verifiable and a tampered anchor is caught; migrations are idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -337,18 +338,25 @@ def test_async_append_reports_an_unwritable_log(store: Store) -> None:
         asyncio.run(store.audit.append_async(event(9)))
 
 
-def test_async_append_times_out_when_the_database_is_locked(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def locked_log(tmp_path: Path) -> Iterator[tuple[sa.Engine, audit_store.AuditLog]]:
+    """An audit log with a 0.3 s append timeout over a SQLite file whose write lock another connection holds
+    until the block ends; afterwards the chain must verify."""
     engine = db.create_engine(f"sqlite:///{tmp_path / 'locked.db'}")
     db.migrate(engine)
     log = audit_store.AuditLog(engine, append_timeout=0.3)
     blocker = db.write_connection(engine)
     blocker.begin()
     try:
-        with pytest.raises(audit.AuditUnavailable, match="not committed within"):
-            asyncio.run(log.append_async(event(1)))
+        yield engine, log
     finally:
         blocker.rollback()
         blocker.close()
+
+
+def test_async_append_times_out_when_the_database_is_locked(tmp_path: Path) -> None:
+    with locked_log(tmp_path) as (engine, log), pytest.raises(audit.AuditUnavailable, match="not committed within"):
+        asyncio.run(log.append_async(event(1)))
     assert log.append(event(2)).seq == 2  # the late batch committed once the lock was free; the chain goes on
     log.close()
     assert audit_read.verify(engine, keys=[]).ok
@@ -357,23 +365,15 @@ def test_async_append_times_out_when_the_database_is_locked(tmp_path: Path) -> N
 
 def test_every_waiting_coroutine_of_a_late_batch_times_out_and_a_cancelled_one_does_not_matter(tmp_path: Path) -> None:
     """One timer per batch and event loop: it fails every coroutine of that batch that still waits."""
-    engine = db.create_engine(f"sqlite:///{tmp_path / 'locked.db'}")
-    db.migrate(engine)
-    log = audit_store.AuditLog(engine, append_timeout=0.3)
-    blocker = db.write_connection(engine)
-    blocker.begin()
 
-    async def main() -> list[BaseException | audit.AuditRecord]:
+    async def main(log: audit_store.AuditLog) -> list[BaseException | audit.AuditRecord]:
         tasks = [asyncio.create_task(log.append_async(event(i))) for i in range(6)]
         await asyncio.sleep(0.05)
         tasks[0].cancel()
         return await asyncio.gather(*tasks, return_exceptions=True)
 
-    try:
-        outcomes = asyncio.run(main())
-    finally:
-        blocker.rollback()
-        blocker.close()
+    with locked_log(tmp_path) as (engine, log):
+        outcomes = asyncio.run(main(log))
     assert isinstance(outcomes[0], asyncio.CancelledError)
     assert all(isinstance(o, audit.AuditUnavailable) and "not committed within" in str(o) for o in outcomes[1:])
     assert log.append(event(9)).seq == 7  # the late batch committed once the lock was free
